@@ -1,0 +1,126 @@
+//! `esi conformance PATH...`: run golden cases and report.
+
+use crate::worlddir::{files_below, read_document};
+use crate::Output;
+use anyhow::Result;
+use esi_core::conformance::{case_kind, case_world, run_world_case, Verdict};
+use esi_core::World;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+struct Outcome {
+    id: String,
+    kind: String,
+    verdict: Verdict,
+}
+
+/// Runs every case below `paths`.
+pub fn run(paths: &[PathBuf], output: Output) -> Result<ExitCode> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            files.extend(files_below(p, &["json"])?);
+        } else if p.exists() {
+            files.push(p.clone());
+        } else {
+            anyhow::bail!("{}: no such file or directory", p.display());
+        }
+    }
+    let mut worlds: HashMap<PathBuf, Result<World, String>> = HashMap::new();
+    let mut outcomes = Vec::new();
+    for f in &files {
+        let case = match read_document(f) {
+            Ok(v) => v,
+            Err(e) => {
+                outcomes.push(Outcome {
+                    id: f.display().to_string(),
+                    kind: "?".into(),
+                    verdict: Verdict::Fail(vec![format!("{e:#}")]),
+                });
+                continue;
+            }
+        };
+        let Some(kind) = case_kind(&case).map(str::to_string) else {
+            continue; // not a case (a world, an index)
+        };
+        let id = case.get("id").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| f.display().to_string());
+        let verdict = match case_world(&case) {
+            Some(name) => match world_for(f, name, &mut worlds) {
+                Ok(w) => run_world_case(&case, w),
+                Err(e) => Verdict::Fail(vec![e]),
+            },
+            None => Verdict::Skip,
+        };
+        outcomes.push(Outcome { id, kind, verdict });
+    }
+    report(&outcomes, output)
+}
+
+fn world_for<'w>(case_file: &Path, name: &str, cache: &'w mut HashMap<PathBuf, Result<World, String>>) -> Result<&'w World, String> {
+    let dir = case_file
+        .ancestors()
+        .skip(1)
+        .find(|d| d.join("worlds").is_dir())
+        .ok_or_else(|| format!("no `worlds/` directory above {}", case_file.display()))?;
+    let path = dir.join("worlds").join(format!("{name}.json"));
+    let entry = cache.entry(path.clone()).or_insert_with(|| {
+        read_document(&path)
+            .map_err(|e| format!("{e:#}"))
+            .and_then(|doc| World::from_json(&doc).map_err(|e| format!("world {}: {e}", path.display())))
+    });
+    entry.as_ref().map_err(Clone::clone)
+}
+
+fn report(outcomes: &[Outcome], output: Output) -> Result<ExitCode> {
+    let passed = outcomes.iter().filter(|o| o.verdict == Verdict::Pass).count();
+    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| matches!(o.verdict, Verdict::Fail(_))).collect();
+    let mut skipped_by_kind: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut passed_by_kind: BTreeMap<&str, usize> = BTreeMap::new();
+    for o in outcomes {
+        match o.verdict {
+            Verdict::Skip => *skipped_by_kind.entry(&o.kind).or_default() += 1,
+            Verdict::Pass => *passed_by_kind.entry(&o.kind).or_default() += 1,
+            Verdict::Fail(_) => {}
+        }
+    }
+    let skipped: usize = skipped_by_kind.values().sum();
+    match output {
+        Output::Json => {
+            let doc = json!({
+                "passed": passed,
+                "failed": failed.len(),
+                "skipped": skipped,
+                "passed_by_kind": passed_by_kind,
+                "skipped_by_kind": skipped_by_kind,
+                "failures": failed.iter().map(|o| json!({
+                    "id": o.id,
+                    "kind": o.kind,
+                    "diff": match &o.verdict { Verdict::Fail(l) => l.clone(), _ => Vec::new() },
+                })).collect::<Vec<_>>(),
+            });
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        Output::Text => {
+            for o in &failed {
+                println!("FAIL {} ({})", o.id, o.kind);
+                if let Verdict::Fail(lines) = &o.verdict {
+                    for l in lines {
+                        println!("    {l}");
+                    }
+                }
+            }
+            if !passed_by_kind.is_empty() {
+                let parts: Vec<String> = passed_by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                println!("passed by kind: {}", parts.join(", "));
+            }
+            if !skipped_by_kind.is_empty() {
+                let parts: Vec<String> = skipped_by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                println!("skipped (kinds this build does not run yet): {}", parts.join(", "));
+            }
+            println!("{passed} passed, {} failed, {skipped} skipped", failed.len());
+        }
+    }
+    Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

@@ -1,0 +1,69 @@
+//! `esi`: the command-line front of the esi library. It reads files, formats output and sets
+//! exit codes; all decisions are made by `esi-core`.
+
+mod commands;
+mod worlddir;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Network service orchestration: resources → jobs → Heat stacks → devices.
+#[derive(Parser)]
+#[command(name = "esi", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Output format of a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// For people.
+    Text,
+    /// For scripts.
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run recorded golden cases (files or directories, recursively) and report differences.
+    Conformance {
+        /// Case files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Print the jobs a world's resources produce, in processing order.
+    Expand {
+        /// A directory of YAML/JSON files (schemas, heat templates, resources) or one world file.
+        world: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+        /// Seed of the job-id suffixes (runs are reproducible).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ESI_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Conformance { paths, output } => commands::conformance::run(&paths, output),
+        Command::Expand { world, output, seed } => commands::expand::run(&world, output, seed),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("esi: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,450 @@
+//! Job expansion: one resource change → the chain of job records the manager writes.
+//!
+//! Rules: `shared/spec/jobs.md` §1–§5 (chains per handler, `is_first`/`is_last`, `on_failure`,
+//! the duplicated-resources quirk, the dependency rule, ids with a random suffix).
+
+use crate::catalog::{Catalog, HeatTemplate, MONITORING_WORKER};
+use crate::mapping::{EvalError, Evaluator, ResourceView, Subject};
+use crate::model::{job_id, Job, JobAction, JobParam, OnFailure, Resource, ResourceRef};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use thiserror::Error;
+
+/// How a `/config` change is classified (`shared/spec/jobs.md` §1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventAction {
+    /// No `/state` document existed for the resource.
+    Create,
+    /// A `/state` document existed.
+    Modify,
+    /// The stored value has `marked_for_deletion: true`.
+    LogicalDelete,
+    /// The `/config` key was removed: cleanup only, never jobs.
+    Delete,
+}
+
+impl EventAction {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventAction::Create => "create",
+            EventAction::Modify => "modify",
+            EventAction::LogicalDelete => "logical_delete",
+            EventAction::Delete => "delete",
+        }
+    }
+}
+
+/// One resource change as the manager sees it.
+#[derive(Debug, Clone)]
+pub struct ChangeEvent {
+    /// The classification.
+    pub action: EventAction,
+    /// The resource as stored by the change (for `Delete`, the last known one).
+    pub resource: Resource,
+    /// The last body before this change, with its version.
+    pub previous: Option<(u64, Value)>,
+}
+
+/// Where the random job-id suffixes come from.
+pub trait SuffixSource {
+    /// Five characters from `[a-z0-9]`.
+    fn next_suffix(&mut self) -> String;
+}
+
+/// A deterministic suffix source (xorshift64*), for tests and reproducible runs.
+#[derive(Debug, Clone)]
+pub struct SeededSuffixes {
+    state: u64,
+}
+
+impl SeededSuffixes {
+    /// Seeds the generator (any seed, zero included).
+    pub fn new(seed: u64) -> Self {
+        Self {
+            state: seed ^ 0x9E37_79B9_7F4A_7C15,
+        }
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let mut x = self.state.max(1);
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.state = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+impl SuffixSource for SeededSuffixes {
+    fn next_suffix(&mut self) -> String {
+        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        let mut n = self.next_u64();
+        (0..5)
+            .map(|_| {
+                let c = ALPHABET[(n % 36) as usize] as char;
+                n /= 36;
+                c
+            })
+            .collect()
+    }
+}
+
+/// A change that could not be expanded. Names the resource, and the template and param where
+/// one is involved; the reader records it on the resource's state.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ExpandError {
+    /// A template path could not be evaluated.
+    #[error("{resource}: template path of handler `{handler}`: {source}")]
+    TemplatePath {
+        /// The changed resource.
+        resource: ResourceRef,
+        /// The handler whose path failed.
+        handler: String,
+        /// Why.
+        #[source]
+        source: EvalError,
+    },
+    /// A param mapping could not be evaluated.
+    #[error("{resource}: template `{template}`, param `{param}`: {source}")]
+    Mapping {
+        /// The changed resource.
+        resource: ResourceRef,
+        /// The template.
+        template: String,
+        /// The param.
+        param: String,
+        /// Why.
+        #[source]
+        source: EvalError,
+    },
+}
+
+/// What one handler made of a change (for traces, plans and logs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum HandlerDecision {
+    /// The type has no template path for this handler.
+    NoPath {
+        /// Handler.
+        handler: String,
+    },
+    /// The path evaluated to null.
+    NoTemplate {
+        /// Handler.
+        handler: String,
+    },
+    /// The path named a template that does not exist: the handler is skipped (recorded
+    /// behaviour: such a change is non-workable for this handler).
+    UnknownTemplate {
+        /// Handler.
+        handler: String,
+        /// The id the path yielded.
+        template: String,
+    },
+    /// The handler contributes jobs from this template.
+    Template {
+        /// Handler.
+        handler: String,
+        /// Template id.
+        template: String,
+    },
+}
+
+/// The records one change produces.
+#[derive(Debug, Clone)]
+pub struct Expansion {
+    /// The chain, in order (empty for a non-workable change or a delete).
+    pub jobs: Vec<Job>,
+    /// Per handler, what its template path decided.
+    pub decisions: Vec<HandlerDecision>,
+    /// The `/worker-workflow-jobs` journal: `{"action", "jobs", "dependencies"}`.
+    pub journal: Value,
+}
+
+impl Expansion {
+    /// True when at least one job is written.
+    pub fn is_workable(&self) -> bool {
+        !self.jobs.is_empty()
+    }
+}
+
+/// Evaluates the template path of `handler` for a resource body: `Ok(None)` when the type has
+/// no path for the handler or the path yields null.
+pub fn template_for(catalog: &Catalog, handler: &str, r: &Resource, view: &dyn ResourceView) -> Result<Option<String>, ExpandError> {
+    let Some(path) = catalog
+        .schemas
+        .get(&r.key.resource_type)
+        .and_then(|s| s.template_paths.get(handler))
+    else {
+        return Ok(None);
+    };
+    Evaluator::new(catalog, view)
+        .template_id(&path.0, subject(r, &r.body))
+        .map_err(|source| ExpandError::TemplatePath {
+            resource: r.key.clone(),
+            handler: handler.to_string(),
+            source,
+        })
+}
+
+fn subject<'a>(r: &'a Resource, body: &'a Value) -> Subject<'a> {
+    Subject {
+        resource_type: &r.key.resource_type,
+        resource_id: &r.key.resource_id,
+        version: r.version,
+        body,
+    }
+}
+
+/// Decides, per handler in order, which template (if any) a body selects.
+pub fn decide(catalog: &Catalog, r: &Resource, view: &dyn ResourceView) -> Result<Vec<HandlerDecision>, ExpandError> {
+    let mut out = Vec::new();
+    for handler in catalog.handlers() {
+        let has_path = catalog
+            .schemas
+            .get(&r.key.resource_type)
+            .is_some_and(|s| s.template_paths.contains_key(&handler));
+        let d = match template_for(catalog, &handler, r, view)? {
+            None if has_path => HandlerDecision::NoTemplate { handler },
+            None => HandlerDecision::NoPath { handler },
+            Some(t) if catalog.templates.contains_key(&t) => HandlerDecision::Template { handler, template: t },
+            Some(t) => HandlerDecision::UnknownTemplate { handler, template: t },
+        };
+        out.push(d);
+    }
+    Ok(out)
+}
+
+/// Handlers whose work is replaced (delete + create) instead of updated on a modify: the
+/// monitoring handler of the two-handler era.
+fn replaces_on_modify(handler: &str) -> bool {
+    handler == MONITORING_WORKER
+}
+
+struct Planned<'c> {
+    action: JobAction,
+    template: &'c HeatTemplate,
+    /// Params are read from the previous body (the monitoring `delete` of a modify).
+    from_previous: bool,
+    on_failure: OnFailure,
+}
+
+/// Expands one change into its chain of jobs.
+///
+/// `view` is the configuration right after the change was stored (it includes the changed
+/// resource); `in_flight` the jobs still under `/jobs/all`.
+pub fn expand(
+    catalog: &Catalog,
+    view: &dyn ResourceView,
+    event: &ChangeEvent,
+    in_flight: &[Job],
+    suffixes: &mut dyn SuffixSource,
+) -> Result<Expansion, ExpandError> {
+    let r = &event.resource;
+    if event.action == EventAction::Delete {
+        return Ok(Expansion {
+            jobs: Vec::new(),
+            decisions: Vec::new(),
+            journal: Value::Null,
+        });
+    }
+    let decisions = decide(catalog, r, view)?;
+    let selected: Vec<(&str, &HeatTemplate)> = decisions
+        .iter()
+        .filter_map(|d| match d {
+            HandlerDecision::Template { handler, template } => catalog.templates.get(template).map(|t| (handler.as_str(), t)),
+            _ => None,
+        })
+        .collect();
+    let plan = plan_chain(catalog, view, event, &selected)?;
+    if plan.is_empty() {
+        return Ok(Expansion {
+            jobs: Vec::new(),
+            decisions,
+            journal: Value::Null,
+        });
+    }
+
+    let previous_resource = event.previous.as_ref().map(|(_, body)| Resource {
+        body: body.clone(),
+        ..r.clone()
+    });
+    let evaluator = Evaluator::new(catalog, view);
+    let mut evaluations: HashMap<&str, usize> = HashMap::new();
+    let mut jobs: Vec<Job> = Vec::with_capacity(plan.len());
+    let n = plan.len();
+    for (i, p) in plan.iter().enumerate() {
+        let source = match (&previous_resource, p.from_previous) {
+            (Some(prev), true) => prev,
+            _ => r,
+        };
+        let nth = evaluations.entry(p.template.id.as_str()).or_insert(0);
+        *nth += 1;
+        let copies = repeat_count(event.action, *nth);
+        let mut params = Vec::with_capacity(p.template.mappings.len());
+        for (name, mapping) in &p.template.mappings {
+            let e = evaluator
+                .evaluate(mapping, subject(source, &source.body), name)
+                .map_err(|source| ExpandError::Mapping {
+                    resource: r.key.clone(),
+                    template: p.template.id.clone(),
+                    param: name.clone(),
+                    source,
+                })?;
+            params.push(JobParam {
+                param: name.clone(),
+                kind: e.kind,
+                value: e.value,
+                resources: repeat_resources(&e.resources, copies),
+            });
+        }
+        let handler = p.template.handler.clone();
+        let id = job_id(p.action, &handler, &r.key, r.version, &suffixes.next_suffix());
+        jobs.push(Job {
+            action: p.action,
+            handler,
+            resource_type: r.key.resource_type.clone(),
+            resource_id: r.key.resource_id.clone(),
+            version: r.version,
+            job_name: format!("{}:{}:{}", r.key.resource_type, r.key.resource_id, r.version),
+            id,
+            on_failure: p.on_failure,
+            is_first: i == 0,
+            is_last: i + 1 == n,
+            dependency: Vec::new(),
+            params,
+            resource_input: r.body.clone(),
+        });
+    }
+
+    let (first_deps, journal_deps) = dependencies(&r.key, &jobs, in_flight);
+    let journal = json!({
+        "action": event.action.as_str(),
+        "jobs": jobs.iter().map(|j| {
+            let mut v = serde_json::to_value(j).unwrap_or(Value::Null);
+            if let Value::Object(o) = &mut v {
+                o.remove("id");
+                o.remove("dependency");
+            }
+            v
+        }).collect::<Vec<_>>(),
+        "dependencies": journal_deps.iter().map(|j| serde_json::to_value(j).unwrap_or(Value::Null)).collect::<Vec<_>>(),
+    });
+    let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
+    for (i, job) in jobs.iter_mut().enumerate() {
+        job.dependency = if i == 0 { first_deps.clone() } else { ids[..i].to_vec() };
+    }
+    Ok(Expansion { jobs, decisions, journal })
+}
+
+fn plan_chain<'c>(
+    catalog: &'c Catalog,
+    view: &dyn ResourceView,
+    event: &ChangeEvent,
+    selected: &[(&str, &'c HeatTemplate)],
+) -> Result<Vec<Planned<'c>>, ExpandError> {
+    let job = |action, template, from_previous, on_failure| Planned {
+        action,
+        template,
+        from_previous,
+        on_failure,
+    };
+    let mut plan = Vec::new();
+    match event.action {
+        EventAction::Delete => {}
+        EventAction::Create => {
+            for (_, t) in selected {
+                plan.push(job(JobAction::Create, *t, false, OnFailure::Fail));
+            }
+        }
+        EventAction::Modify | EventAction::LogicalDelete => {
+            // Replacing handlers first tear down what the previous body set up ...
+            for (handler, t) in selected.iter().filter(|(h, _)| replaces_on_modify(h)) {
+                let template = match &event.previous {
+                    Some((_, prev_body)) => {
+                        let prev = Resource {
+                            body: prev_body.clone(),
+                            ..event.resource.clone()
+                        };
+                        template_for(catalog, handler, &prev, view)?.and_then(|id| catalog.templates.get(&id))
+                    }
+                    None => Some(*t),
+                };
+                if let Some(template) = template {
+                    plan.push(job(JobAction::Delete, template, event.previous.is_some(), OnFailure::Ignore));
+                }
+            }
+            // ... stack handlers update (or delete) in place ...
+            let in_place = if event.action == EventAction::Modify {
+                JobAction::Modify
+            } else {
+                JobAction::LogicalDelete
+            };
+            for (_, t) in selected.iter().filter(|(h, _)| !replaces_on_modify(h)) {
+                plan.push(job(in_place, *t, false, OnFailure::Fail));
+            }
+            // ... and replacing handlers set up again from the new body (not after a delete).
+            if event.action == EventAction::Modify {
+                for (_, t) in selected.iter().filter(|(h, _)| replaces_on_modify(h)) {
+                    plan.push(job(JobAction::Create, *t, false, OnFailure::Fail));
+                }
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// How many copies of each param's resource list a job carries.
+///
+/// Recorded quirk (`shared/spec/jobs.md` §4): within one workflow, evaluations are counted per
+/// template; for any action but `create` the first evaluation of a template carries the list
+/// twice and each further evaluation of the same template one more copy. The original evidently
+/// appended into lists shared across evaluations. Reproduced for wire compatibility only:
+/// dependency matching uses [`Job::referenced_resources`], which removes the copies.
+pub fn repeat_count(action: EventAction, nth_evaluation_of_template: usize) -> usize {
+    match action {
+        EventAction::Create => 1,
+        _ => nth_evaluation_of_template + 1,
+    }
+}
+
+/// `resources` repeated `copies` times in a row (`[a, b]`, 2 → `[a, b, a, b]`).
+pub fn repeat_resources(resources: &[ResourceRef], copies: usize) -> Vec<ResourceRef> {
+    let mut out = Vec::with_capacity(resources.len() * copies);
+    for _ in 0..copies {
+        out.extend_from_slice(resources);
+    }
+    out
+}
+
+/// The dependency rule (`shared/spec/jobs.md` §5) for the first job of a chain for resource `x`.
+/// Returns the ids (each once, in-flight order) and the journal's list (one entry per matching
+/// occurrence, duplicates included).
+fn dependencies<'j>(x: &ResourceRef, chain: &[Job], in_flight: &'j [Job]) -> (Vec<String>, Vec<&'j Job>) {
+    let mut ids: Vec<String> = Vec::new();
+    let mut journal: Vec<&Job> = Vec::new();
+    for j in in_flight {
+        let j_res = j.resource();
+        let mut occurrences = 0usize;
+        for k in chain.iter().filter(|k| k.handler == j.handler) {
+            // forward: the new work needs what J is building
+            occurrences += k.params.iter().flat_map(|p| &p.resources).filter(|r| **r == j_res).count();
+        }
+        if chain.iter().any(|k| k.handler == j.handler) {
+            // backward: J reads what is being changed
+            occurrences += j.params.iter().flat_map(|p| &p.resources).filter(|r| *r == x).count();
+        }
+        // per-resource ordering: an in-flight job of the same resource always comes first
+        let same_resource = j_res == *x;
+        if occurrences > 0 || same_resource {
+            if !ids.contains(&j.id) {
+                ids.push(j.id.clone());
+            }
+            journal.extend(std::iter::repeat_n(j, occurrences.max(1)));
+        }
+    }
+    (ids, journal)
+}

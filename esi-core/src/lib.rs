@@ -1,0 +1,21 @@
+//! esi-core: the pure core of esi.
+//!
+//! Resource model, schemas and templates, the mapping language (template paths and parameter
+//! mappings), job expansion, and the conformance checks that prove them against the recorded
+//! behaviour. No network or disk I/O happens here.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod catalog;
+pub mod conformance;
+pub mod expand;
+pub mod keys;
+pub mod mapping;
+pub mod model;
+pub mod world;
+
+pub use catalog::{Catalog, HeatTemplate, LoadError, Schema};
+pub use expand::{expand, ChangeEvent, EventAction, ExpandError, Expansion, SeededSuffixes, SuffixSource};
+pub use model::{Job, JobAction, JobParam, ParamType, Resource, ResourceRef};
+pub use world::{World, WorldBuilder};
