@@ -448,3 +448,58 @@ fn dependencies<'j>(x: &ResourceRef, chain: &[Job], in_flight: &'j [Job]) -> (Ve
     }
     (ids, journal)
 }
+
+/// The outcome of one resource of a world expansion.
+#[derive(Debug, Clone)]
+pub struct ResourceOutcome {
+    /// The resource.
+    pub resource: ResourceRef,
+    /// Its config version.
+    pub version: u64,
+    /// How its change was classified.
+    pub action: EventAction,
+    /// Per handler, which template was chosen.
+    pub decisions: Vec<HandlerDecision>,
+    /// The chain, or why there is none.
+    pub result: Result<Vec<Job>, ExpandError>,
+}
+
+/// Expands every resource of a world as if each had just been submitted, in
+/// [`crate::World::processing_order`]: a resource marked for deletion is a `logical_delete`,
+/// any other a `create`. No job finishes in between, so every earlier job is in flight when a
+/// later chain is written, which shows the full dependency structure. Mappings read the world's
+/// final configuration. A resource whose expansion fails is reported and skipped; the others go on.
+pub fn expand_world(world: &crate::World, suffixes: &mut dyn SuffixSource) -> Vec<ResourceOutcome> {
+    let mut in_flight: Vec<Job> = Vec::new();
+    let mut out = Vec::new();
+    for key in world.processing_order() {
+        let Some(r) = world.resources.get(&key.resource_type, &key.resource_id) else {
+            continue;
+        };
+        let action = if r.marked_for_deletion {
+            EventAction::LogicalDelete
+        } else {
+            EventAction::Create
+        };
+        let event = ChangeEvent {
+            action,
+            resource: r.clone(),
+            previous: None,
+        };
+        let (decisions, result) = match expand(&world.catalog, &world.resources, &event, &in_flight, suffixes) {
+            Ok(e) => {
+                in_flight.extend(e.jobs.iter().cloned());
+                (e.decisions, Ok(e.jobs))
+            }
+            Err(err) => (decide(&world.catalog, r, &world.resources).unwrap_or_default(), Err(err)),
+        };
+        out.push(ResourceOutcome {
+            resource: key,
+            version: r.version,
+            action,
+            decisions,
+            result,
+        });
+    }
+    out
+}

@@ -13,9 +13,10 @@ pub mod expand;
 pub mod keys;
 pub mod mapping;
 pub mod model;
+pub mod secret;
 pub mod world;
 
 pub use catalog::{Catalog, HeatTemplate, LoadError, Schema};
-pub use expand::{expand, ChangeEvent, EventAction, ExpandError, Expansion, SeededSuffixes, SuffixSource};
+pub use expand::{expand, expand_world, ResourceOutcome, ChangeEvent, EventAction, ExpandError, Expansion, SeededSuffixes, SuffixSource};
 pub use model::{Job, JobAction, JobParam, ParamType, Resource, ResourceRef};
 pub use world::{World, WorldBuilder};

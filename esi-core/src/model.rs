@@ -149,6 +149,16 @@ pub enum OnFailure {
     Ignore,
 }
 
+impl OnFailure {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnFailure::Fail => "fail",
+            OnFailure::Ignore => "ignore",
+        }
+    }
+}
+
 /// A job record, element 1 of the `/jobs/all/<id>` triple `["<handler>", job, 0]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {

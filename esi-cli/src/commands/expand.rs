@@ -1,13 +1,172 @@
-//! `esi expand WORLD`: the jobs a world's resources produce.
+//! `esi expand WORLD`: the jobs a world's resources produce, in processing order.
 
 use crate::worlddir::load_world;
 use crate::Output;
 use anyhow::Result;
+use esi_core::expand::HandlerDecision;
+use esi_core::model::ResourceRef;
+use esi_core::secret::{is_secret_name, redact, MASK};
+use esi_core::{expand_world, Job, ParamType, ResourceOutcome, SeededSuffixes};
+use serde_json::{json, Value};
+use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
 /// Expands every resource of the world and prints the result.
-pub fn run(world: &Path, output: Output, seed: u64) -> Result<ExitCode> {
-    let _ = (load_world(world)?, output, seed);
-    Ok(ExitCode::SUCCESS)
+pub fn run(world_path: &Path, output: Output, seed: u64) -> Result<ExitCode> {
+    let world = load_world(world_path)?;
+    let mut suffixes = SeededSuffixes::new(seed);
+    let outcomes = expand_world(&world, &mut suffixes);
+    let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&to_json(&outcomes))?),
+        Output::Text => print!("{}", to_text(&world.name, &outcomes)),
+    }
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn to_json(outcomes: &[ResourceOutcome]) -> Value {
+    let mut doc = json!({
+        "resources": outcomes.iter().map(|o| json!({
+            "resource_type": o.resource.resource_type,
+            "resource_id": o.resource.resource_id,
+            "version": o.version,
+            "action": o.action.as_str(),
+            "decisions": o.decisions,
+            "jobs": match &o.result {
+                Ok(jobs) => jobs.iter().map(|j| json!({"key": esi_core::keys::job(&j.id), "value": j.to_record()})).collect(),
+                Err(_) => Vec::new(),
+            },
+            "error": o.result.as_ref().err().map(|e| e.to_string()),
+        })).collect::<Vec<_>>()
+    });
+    redact(&mut doc);
+    doc
+}
+
+/// The text tree: resource → template → jobs → params with their source chain.
+pub fn to_text(world_name: &str, outcomes: &[ResourceOutcome]) -> String {
+    let mut s = String::new();
+    let jobs: usize = outcomes.iter().filter_map(|o| o.result.as_ref().ok()).map(Vec::len).sum();
+    let errors = outcomes.iter().filter(|o| o.result.is_err()).count();
+    let _ = writeln!(
+        s,
+        "world {}: {} resources, {} jobs, {} errors",
+        if world_name.is_empty() { "(unnamed)" } else { world_name },
+        outcomes.len(),
+        jobs,
+        errors
+    );
+    for o in outcomes {
+        let _ = writeln!(s, "\n{}  v{}  {}", o.resource, o.version, o.action.as_str());
+        for d in &o.decisions {
+            let line = match d {
+                HandlerDecision::NoPath { handler } => format!("{handler}: no template path for this type"),
+                HandlerDecision::NoTemplate { handler } => format!("{handler}: template path yields none"),
+                HandlerDecision::UnknownTemplate { handler, template } => {
+                    format!("{handler}: template `{template}` does not exist (skipped)")
+                }
+                HandlerDecision::Template { handler, template } => format!("{handler}: template `{template}`"),
+            };
+            let _ = writeln!(s, "  {line}");
+        }
+        match &o.result {
+            Err(e) => {
+                let _ = writeln!(s, "  ERROR {e}");
+            }
+            Ok(jobs) if jobs.is_empty() => {
+                let _ = writeln!(s, "  (recorded only: READ_COMPLETE, no job)");
+            }
+            Ok(jobs) => {
+                for j in jobs {
+                    write_job(&mut s, j);
+                }
+            }
+        }
+    }
+    s
+}
+
+fn write_job(s: &mut String, j: &Job) {
+    let mut flags = Vec::new();
+    if j.is_first {
+        flags.push("first");
+    }
+    if j.is_last {
+        flags.push("last");
+    }
+    let _ = writeln!(s, "  job {}  [{}] on_failure={}", j.id, flags.join(","), j.on_failure.as_str());
+    if j.dependency.is_empty() {
+        let _ = writeln!(s, "    depends on: nothing");
+    } else {
+        for d in &j.dependency {
+            let _ = writeln!(s, "    depends on: {d}");
+        }
+    }
+    let width = j.params.iter().map(|p| p.param.len()).max().unwrap_or(0);
+    let mut params: Vec<_> = j.params.iter().collect();
+    params.sort_by(|a, b| a.param.cmp(&b.param));
+    for p in params {
+        let value = if is_secret_name(&p.param) {
+            MASK.to_string()
+        } else {
+            match p.kind {
+                ParamType::OutputKey => describe_output(&p.value),
+                ParamType::List => match &p.value {
+                    Value::Array(items) => format!(
+                        "[{}]",
+                        items.iter().map(|i| describe_output(i.get("value").unwrap_or(&Value::Null))).collect::<Vec<_>>().join(", ")
+                    ),
+                    other => other.to_string(),
+                },
+                ParamType::Value => shorten(&p.value.to_string()),
+            }
+        };
+        let chain = chain_text(&p.resources);
+        let _ = writeln!(
+            s,
+            "    {:width$}  {:10}  {}{}",
+            p.param,
+            p.kind.as_str(),
+            value,
+            if chain.is_empty() { String::new() } else { format!("   via {chain}") },
+        );
+    }
+}
+
+fn describe_output(v: &Value) -> String {
+    match (v.get("resource_type"), v.get("resource_id"), v.get("output_key")) {
+        (Some(Value::String(t)), Some(Value::String(i)), Some(Value::String(k))) => format!("output `{k}` of {t}/{i}"),
+        _ => shorten(&v.to_string()),
+    }
+}
+
+fn shorten(s: &str) -> String {
+    if s.chars().count() > 72 {
+        format!("{}...", s.chars().take(69).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+/// The chain, with the recorded repetition folded (`a → b (×2)`).
+fn chain_text(resources: &[ResourceRef]) -> String {
+    if resources.is_empty() {
+        return String::new();
+    }
+    let n = resources.len();
+    let mut period = n;
+    for p in 1..=n {
+        if n % p == 0 && resources.chunks(p).all(|c| c == &resources[..p]) {
+            period = p;
+            break;
+        }
+    }
+    let base: Vec<String> = resources[..period].iter().map(ToString::to_string).collect();
+    let copies = n / period;
+    if copies > 1 {
+        format!("{} (×{copies})", base.join(" → "))
+    } else {
+        base.join(" → ")
+    }
 }
