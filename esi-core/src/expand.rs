@@ -160,14 +160,41 @@ pub struct Expansion {
     pub jobs: Vec<Job>,
     /// Per handler, what its template path decided.
     pub decisions: Vec<HandlerDecision>,
-    /// The `/worker-workflow-jobs` journal: `{"action", "jobs", "dependencies"}`.
-    pub journal: Value,
+    /// In-flight job ids the first job depends on, one entry per matching resource occurrence
+    /// (duplicates included), as the `/worker-workflow-jobs` journal lists them.
+    pub journal_dependencies: Vec<String>,
+    /// The event action.
+    pub action: EventAction,
 }
 
 impl Expansion {
     /// True when at least one job is written.
     pub fn is_workable(&self) -> bool {
         !self.jobs.is_empty()
+    }
+
+    /// The `/worker-workflow-jobs` journal document: `{"action", "jobs": [jobs without id and
+    /// dependency], "dependencies": [in-flight job objects, one per matching occurrence]}`.
+    /// Built on demand: it is only needed when the journal is written.
+    pub fn journal(&self, in_flight: &InFlight) -> Value {
+        let strip = |j: &Job| {
+            let mut v = serde_json::to_value(j).unwrap_or(Value::Null);
+            if let Value::Object(o) = &mut v {
+                o.remove("id");
+                o.remove("dependency");
+            }
+            v
+        };
+        json!({
+            "action": self.action.as_str(),
+            "jobs": self.jobs.iter().map(strip).collect::<Vec<_>>(),
+            "dependencies": self
+                .journal_dependencies
+                .iter()
+                .filter_map(|id| in_flight.get(id))
+                .map(|j| serde_json::to_value(j).unwrap_or(Value::Null))
+                .collect::<Vec<_>>(),
+        })
     }
 }
 
@@ -235,12 +262,13 @@ struct Planned<'c> {
 /// Expands one change into its chain of jobs.
 ///
 /// `view` is the configuration right after the change was stored (it includes the changed
-/// resource); `in_flight` the jobs still under `/jobs/all`.
+/// resource); `in_flight` the jobs still under `/jobs/all`. Pure: the same inputs and suffixes
+/// give the same records.
 pub fn expand(
     catalog: &Catalog,
     view: &dyn ResourceView,
     event: &ChangeEvent,
-    in_flight: &[Job],
+    in_flight: &InFlight,
     suffixes: &mut dyn SuffixSource,
 ) -> Result<Expansion, ExpandError> {
     let r = &event.resource;
@@ -248,7 +276,8 @@ pub fn expand(
         return Ok(Expansion {
             jobs: Vec::new(),
             decisions: Vec::new(),
-            journal: Value::Null,
+            journal_dependencies: Vec::new(),
+            action: event.action,
         });
     }
     let decisions = decide(catalog, r, view)?;
@@ -264,7 +293,8 @@ pub fn expand(
         return Ok(Expansion {
             jobs: Vec::new(),
             decisions,
-            journal: Value::Null,
+            journal_dependencies: Vec::new(),
+            action: event.action,
         });
     }
 
@@ -320,24 +350,17 @@ pub fn expand(
         });
     }
 
-    let (first_deps, journal_deps) = dependencies(&r.key, &jobs, in_flight);
-    let journal = json!({
-        "action": event.action.as_str(),
-        "jobs": jobs.iter().map(|j| {
-            let mut v = serde_json::to_value(j).unwrap_or(Value::Null);
-            if let Value::Object(o) = &mut v {
-                o.remove("id");
-                o.remove("dependency");
-            }
-            v
-        }).collect::<Vec<_>>(),
-        "dependencies": journal_deps.iter().map(|j| serde_json::to_value(j).unwrap_or(Value::Null)).collect::<Vec<_>>(),
-    });
+    let (first_deps, journal_dependencies) = dependencies(&r.key, &jobs, in_flight);
     let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
     for (i, job) in jobs.iter_mut().enumerate() {
         job.dependency = if i == 0 { first_deps.clone() } else { ids[..i].to_vec() };
     }
-    Ok(Expansion { jobs, decisions, journal })
+    Ok(Expansion {
+        jobs,
+        decisions,
+        journal_dependencies,
+        action: event.action,
+    })
 }
 
 fn plan_chain<'c>(
@@ -420,30 +443,132 @@ pub fn repeat_resources(resources: &[ResourceRef], copies: usize) -> Vec<Resourc
     out
 }
 
-/// The dependency rule (`shared/spec/jobs.md` §5) for the first job of a chain for resource `x`.
-/// Returns the ids (each once, in-flight order) and the journal's list (one entry per matching
-/// occurrence, duplicates included).
-fn dependencies<'j>(x: &ResourceRef, chain: &[Job], in_flight: &'j [Job]) -> (Vec<String>, Vec<&'j Job>) {
-    let mut ids: Vec<String> = Vec::new();
-    let mut journal: Vec<&Job> = Vec::new();
-    for j in in_flight {
-        let j_res = j.resource();
-        let mut occurrences = 0usize;
-        for k in chain.iter().filter(|k| k.handler == j.handler) {
-            // forward: the new work needs what J is building
-            occurrences += k.params.iter().flat_map(|p| &p.resources).filter(|r| **r == j_res).count();
+/// The jobs still under `/jobs/all`, indexed for the dependency rule.
+///
+/// Two indexes keep [`expand`] linear in the size of the new chain rather than in the number of
+/// jobs in flight: jobs by the resource they work on, and jobs by the resources their params name
+/// (de-duplicated, so the recorded repetition quirk never matters).
+#[derive(Debug, Clone, Default)]
+pub struct InFlight {
+    jobs: Vec<Option<Job>>,
+    by_id: HashMap<String, usize>,
+    by_resource: HashMap<ResourceRef, Vec<usize>>,
+    by_reference: HashMap<ResourceRef, Vec<usize>>,
+    live: usize,
+}
+
+impl InFlight {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a job (a job with an id already present replaces nothing and is ignored).
+    pub fn push(&mut self, job: Job) {
+        if self.by_id.contains_key(&job.id) {
+            return;
         }
-        if chain.iter().any(|k| k.handler == j.handler) {
-            // backward: J reads what is being changed
-            occurrences += j.params.iter().flat_map(|p| &p.resources).filter(|r| *r == x).count();
+        let i = self.jobs.len();
+        self.by_id.insert(job.id.clone(), i);
+        self.by_resource.entry(job.resource()).or_default().push(i);
+        for r in job.referenced_resources() {
+            self.by_reference.entry(r).or_default().push(i);
         }
-        // per-resource ordering: an in-flight job of the same resource always comes first
-        let same_resource = j_res == *x;
-        if occurrences > 0 || same_resource {
-            if !ids.contains(&j.id) {
-                ids.push(j.id.clone());
+        self.jobs.push(Some(job));
+        self.live += 1;
+    }
+
+    /// Removes a job (when it finished and was cleaned up).
+    pub fn remove(&mut self, id: &str) -> Option<Job> {
+        let i = self.by_id.remove(id)?;
+        let job = self.jobs.get_mut(i)?.take()?;
+        self.live -= 1;
+        Some(job)
+    }
+
+    /// Looks a job up by id.
+    pub fn get(&self, id: &str) -> Option<&Job> {
+        self.jobs.get(*self.by_id.get(id)?)?.as_ref()
+    }
+
+    /// True when the job is still in flight.
+    pub fn contains(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    /// The jobs, in the order they were added.
+    pub fn iter(&self) -> impl Iterator<Item = &Job> {
+        self.jobs.iter().flatten()
+    }
+
+    /// Number of jobs in flight.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// True when nothing is in flight.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    fn indexed<'s>(&'s self, index: &'s HashMap<ResourceRef, Vec<usize>>, r: &ResourceRef) -> impl Iterator<Item = usize> + 's {
+        index
+            .get(r)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|i| self.jobs.get(*i).is_some_and(Option::is_some))
+    }
+}
+
+impl FromIterator<Job> for InFlight {
+    fn from_iter<I: IntoIterator<Item = Job>>(iter: I) -> Self {
+        let mut s = InFlight::new();
+        for j in iter {
+            s.push(j);
+        }
+        s
+    }
+}
+
+/// The dependency rule (`shared/spec/jobs.md` §5) for the first job of a chain for resource `x`:
+/// every in-flight job J such that some job K of the chain has J's handler and either K's params
+/// name J's resource (forward) or J's params name `x` (backward); plus, as recommended there, any
+/// in-flight job of `x` itself (per-resource ordering; never fires on the recordings).
+/// Returns the ids (each once, in in-flight order) and the journal's list of ids (one entry per
+/// matching occurrence, duplicates included).
+fn dependencies(x: &ResourceRef, chain: &[Job], in_flight: &InFlight) -> (Vec<String>, Vec<String>) {
+    let mut occurrences: HashMap<usize, usize> = HashMap::new();
+    for k in chain {
+        for p in &k.params {
+            for r in &p.resources {
+                for i in in_flight.indexed(&in_flight.by_resource, r) {
+                    if in_flight.jobs[i].as_ref().is_some_and(|j| j.handler == k.handler) {
+                        *occurrences.entry(i).or_default() += 1;
+                    }
+                }
             }
-            journal.extend(std::iter::repeat_n(j, occurrences.max(1)));
+        }
+    }
+    for i in in_flight.indexed(&in_flight.by_reference, x) {
+        if let Some(j) = &in_flight.jobs[i] {
+            if chain.iter().any(|k| k.handler == j.handler) {
+                let n = j.params.iter().flat_map(|p| &p.resources).filter(|r| *r == x).count();
+                *occurrences.entry(i).or_default() += n;
+            }
+        }
+    }
+    for i in in_flight.indexed(&in_flight.by_resource, x) {
+        occurrences.entry(i).or_insert(1);
+    }
+    let mut matched: Vec<(usize, usize)> = occurrences.into_iter().collect();
+    matched.sort_unstable();
+    let mut ids = Vec::with_capacity(matched.len());
+    let mut journal = Vec::new();
+    for (i, n) in matched {
+        if let Some(j) = &in_flight.jobs[i] {
+            ids.push(j.id.clone());
+            journal.extend(std::iter::repeat_n(j.id.clone(), n.max(1)));
         }
     }
     (ids, journal)
@@ -470,7 +595,7 @@ pub struct ResourceOutcome {
 /// later chain is written, which shows the full dependency structure. Mappings read the world's
 /// final configuration. A resource whose expansion fails is reported and skipped; the others go on.
 pub fn expand_world(world: &crate::World, suffixes: &mut dyn SuffixSource) -> Vec<ResourceOutcome> {
-    let mut in_flight: Vec<Job> = Vec::new();
+    let mut in_flight = InFlight::new();
     let mut out = Vec::new();
     for key in world.processing_order() {
         let Some(r) = world.resources.get(&key.resource_type, &key.resource_id) else {
@@ -488,7 +613,7 @@ pub fn expand_world(world: &crate::World, suffixes: &mut dyn SuffixSource) -> Ve
         };
         let (decisions, result) = match expand(&world.catalog, &world.resources, &event, &in_flight, suffixes) {
             Ok(e) => {
-                in_flight.extend(e.jobs.iter().cloned());
+                e.jobs.iter().cloned().for_each(|j| in_flight.push(j));
                 (e.decisions, Ok(e.jobs))
             }
             Err(err) => (decide(&world.catalog, r, &world.resources).unwrap_or_default(), Err(err)),

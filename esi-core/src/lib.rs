@@ -10,6 +10,7 @@
 pub mod catalog;
 pub mod conformance;
 pub mod expand;
+pub mod generate;
 pub mod keys;
 pub mod mapping;
 pub mod model;
@@ -17,6 +18,6 @@ pub mod secret;
 pub mod world;
 
 pub use catalog::{Catalog, HeatTemplate, LoadError, Schema};
-pub use expand::{expand, expand_world, ResourceOutcome, ChangeEvent, EventAction, ExpandError, Expansion, SeededSuffixes, SuffixSource};
+pub use expand::{expand, expand_world, InFlight, ResourceOutcome, ChangeEvent, EventAction, ExpandError, Expansion, SeededSuffixes, SuffixSource};
 pub use model::{Job, JobAction, JobParam, ParamType, Resource, ResourceRef};
 pub use world::{World, WorldBuilder};

@@ -7,7 +7,7 @@
 pub mod compare;
 
 use crate::catalog::HEAT_WORKER;
-use crate::expand::{expand, ChangeEvent, EventAction, SeededSuffixes};
+use crate::expand::{expand, ChangeEvent, EventAction, InFlight, SeededSuffixes};
 use crate::mapping::ResourceView;
 use crate::model::{Job, Resource, ResourceRef};
 use crate::world::{resource_entry, Overlay, World};
@@ -124,13 +124,15 @@ fn jobs_case(case: &Value, world: &World) -> Result<(), Vec<String>> {
     let view: &dyn ResourceView = &world.resources;
     let overlay = Overlay::new(view, &overrides);
 
-    let in_flight: Vec<Job> = match case.get("in_flight") {
+    let in_flight: InFlight = match case.get("in_flight") {
         Some(Value::Array(items)) => items
             .iter()
             .enumerate()
             .map(|(i, j)| serde_json::from_value(j.clone()).map_err(|e| vec![format!("malformed case: in_flight[{i}]: {e}")]))
-            .collect::<Result<_, _>>()?,
-        _ => Vec::new(),
+            .collect::<Result<Vec<Job>, _>>()?
+            .into_iter()
+            .collect(),
+        _ => InFlight::new(),
     };
 
     let mut suffixes = SeededSuffixes::new(0);

@@ -4,7 +4,7 @@
 use crate::fixture::*;
 use esi_core::catalog::LoadError;
 use esi_core::mapping::{parse_mapping, parse_template_path, EvalError};
-use esi_core::{expand, ChangeEvent, EventAction, ExpandError, SeededSuffixes, World};
+use esi_core::{expand, InFlight, ChangeEvent, EventAction, ExpandError, SeededSuffixes, World};
 use serde_json::{json, Value};
 
 fn syntax(v: Value) -> String {
@@ -94,7 +94,7 @@ fn eval_error(template: &str, ty: &str, id: &str, mappings: Value) -> ExpandErro
         resource: r,
         previous: None,
     };
-    expand(&w.catalog, &w.resources, &event, &[], &mut SeededSuffixes::new(0)).expect_err("should fail")
+    expand(&w.catalog, &w.resources, &event, &InFlight::new(), &mut SeededSuffixes::new(0)).expect_err("should fail")
 }
 
 fn source_of(e: &ExpandError) -> &EvalError {
@@ -181,7 +181,7 @@ fn a_template_path_that_is_not_a_string_is_an_error() {
         resource: r,
         previous: None,
     };
-    let e = expand(&w.catalog, &w.resources, &event, &[], &mut SeededSuffixes::new(0)).expect_err("fails");
+    let e = expand(&w.catalog, &w.resources, &event, &InFlight::new(), &mut SeededSuffixes::new(0)).expect_err("fails");
     assert!(matches!(e, ExpandError::TemplatePath { .. }));
     assert!(e.to_string().contains("router/"), "{e}");
 }

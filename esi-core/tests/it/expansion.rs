@@ -3,7 +3,7 @@
 use crate::fixture::*;
 use esi_core::expand::{expand_world, HandlerDecision};
 use esi_core::model::{JobAction, OnFailure};
-use esi_core::{expand, ChangeEvent, EventAction, Job, Resource, SeededSuffixes, World};
+use esi_core::{expand, InFlight, ChangeEvent, EventAction, Job, Resource, SeededSuffixes, World};
 use serde_json::json;
 
 fn event(w: &World, ty: &str, id: &str, action: EventAction) -> ChangeEvent {
@@ -15,7 +15,8 @@ fn event(w: &World, ty: &str, id: &str, action: EventAction) -> ChangeEvent {
 }
 
 fn run(w: &World, ev: &ChangeEvent, in_flight: &[Job]) -> Vec<Job> {
-    expand(&w.catalog, &w.resources, ev, in_flight, &mut SeededSuffixes::new(7))
+    let in_flight: InFlight = in_flight.iter().cloned().collect();
+    expand(&w.catalog, &w.resources, ev, &in_flight, &mut SeededSuffixes::new(7))
         .expect("expands")
         .jobs
 }
@@ -66,10 +67,10 @@ fn modify_and_logical_delete_repeat_each_resource_list_twice() {
 fn delete_and_non_workable_changes_write_nothing() {
     let w = world();
     assert!(run(&w, &event(&w, "router", R1, EventAction::Delete), &[]).is_empty());
-    let e = expand(&w.catalog, &w.resources, &event(&w, "vport", DHCP, EventAction::Create), &[], &mut SeededSuffixes::new(0)).expect("ok");
+    let e = expand(&w.catalog, &w.resources, &event(&w, "vport", DHCP, EventAction::Create), &InFlight::new(), &mut SeededSuffixes::new(0)).expect("ok");
     assert!(e.jobs.is_empty());
     assert_eq!(e.decisions, vec![HandlerDecision::NoTemplate { handler: "heat_worker".into() }]);
-    let e = expand(&w.catalog, &w.resources, &event(&w, "site", SITE, EventAction::Create), &[], &mut SeededSuffixes::new(0)).expect("ok");
+    let e = expand(&w.catalog, &w.resources, &event(&w, "site", SITE, EventAction::Create), &InFlight::new(), &mut SeededSuffixes::new(0)).expect("ok");
     assert!(e.jobs.is_empty());
     assert_eq!(e.decisions, vec![HandlerDecision::NoPath { handler: "heat_worker".into() }]);
 }
@@ -79,7 +80,7 @@ fn a_path_naming_a_missing_template_skips_the_handler() {
     let mut doc = document();
     doc["resources"]["uplink"][UPLINK]["body"]["kind"] = json!("l2");
     let w = World::from_json(&doc).expect("loads");
-    let e = expand(&w.catalog, &w.resources, &event(&w, "uplink", UPLINK, EventAction::Create), &[], &mut SeededSuffixes::new(0)).expect("ok");
+    let e = expand(&w.catalog, &w.resources, &event(&w, "uplink", UPLINK, EventAction::Create), &InFlight::new(), &mut SeededSuffixes::new(0)).expect("ok");
     assert!(e.jobs.is_empty());
     assert_eq!(
         e.decisions,

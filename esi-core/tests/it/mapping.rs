@@ -2,7 +2,7 @@
 
 use crate::fixture::*;
 use esi_core::expand::template_for;
-use esi_core::{expand, ChangeEvent, EventAction, SeededSuffixes, World};
+use esi_core::{expand, InFlight, ChangeEvent, EventAction, SeededSuffixes, World};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -14,7 +14,7 @@ pub fn params(world: &World, ty: &str, id: &str) -> HashMap<String, Value> {
         resource: r,
         previous: None,
     };
-    let e = expand(&world.catalog, &world.resources, &event, &[], &mut SeededSuffixes::new(1)).expect("expands");
+    let e = expand(&world.catalog, &world.resources, &event, &InFlight::new(), &mut SeededSuffixes::new(1)).expect("expands");
     assert_eq!(e.jobs.len(), 1, "one create job");
     e.jobs[0]
         .params
