@@ -23,17 +23,28 @@ fn bench_expand(c: &mut Criterion) {
         .flatten()
         .map(|j| j.params.len() as u64)
         .sum();
-    assert!(outcomes.iter().all(|o| o.result.is_ok()), "the generated world expands without errors");
+    assert!(
+        outcomes.iter().all(|o| o.result.is_ok()),
+        "the generated world expands without errors"
+    );
 
     let mut g = c.benchmark_group("expand_world_10k");
     g.sample_size(10);
     g.throughput(Throughput::Elements(RESOURCES as u64));
     g.bench_function("resources", |b| {
-        b.iter_batched(|| SeededSuffixes::new(7), |mut s| black_box(expand_world(&world, &mut s)), BatchSize::SmallInput)
+        b.iter_batched(
+            || SeededSuffixes::new(7),
+            |mut s| black_box(expand_world(&world, &mut s)),
+            BatchSize::SmallInput,
+        )
     });
     g.throughput(Throughput::Elements(params));
     g.bench_function("param_evaluations", |b| {
-        b.iter_batched(|| SeededSuffixes::new(7), |mut s| black_box(expand_world(&world, &mut s)), BatchSize::SmallInput)
+        b.iter_batched(
+            || SeededSuffixes::new(7),
+            |mut s| black_box(expand_world(&world, &mut s)),
+            BatchSize::SmallInput,
+        )
     });
     g.finish();
 }

@@ -51,13 +51,20 @@ enum Command {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ESI_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ESI_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Conformance { paths, output } => commands::conformance::run(&paths, output),
-        Command::Expand { world, output, seed } => commands::expand::run(&world, output, seed),
+        Command::Expand {
+            world,
+            output,
+            seed,
+        } => commands::expand::run(&world, output, seed),
     };
     match result {
         Ok(code) => code,

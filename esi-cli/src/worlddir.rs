@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 /// Reads one YAML or JSON file into a JSON value.
 pub fn read_document(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let is_json = path.extension().is_some_and(|e| e == "json");
     if is_json {
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
@@ -25,7 +26,11 @@ pub fn files_below(dir: &Path, exts: &[&str]) -> Result<Vec<PathBuf>> {
             let path = entry?.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if path.extension().and_then(|e| e.to_str()).is_some_and(|e| exts.contains(&e)) {
+            } else if path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| exts.contains(&e))
+            {
                 out.push(path);
             }
         }

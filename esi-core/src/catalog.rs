@@ -95,7 +95,12 @@ impl Schema {
                     insert_path(&mut template_paths, &id, HEAT_WORKER, p)?;
                 }
             }
-            Some(_) => return Err(LoadError::invalid(format!("schema `{id}`"), "`template_paths` must be an object")),
+            Some(_) => {
+                return Err(LoadError::invalid(
+                    format!("schema `{id}`"),
+                    "`template_paths` must be an object",
+                ))
+            }
         }
         let mut relations = BTreeMap::new();
         if let Some(rel) = o.get("relations") {
@@ -105,7 +110,12 @@ impl Schema {
                     Value::String(t) => {
                         relations.insert(field.clone(), t.clone());
                     }
-                    _ => return Err(LoadError::invalid(format!("schema `{id}` relation `{field}`"), "target must be a type name")),
+                    _ => {
+                        return Err(LoadError::invalid(
+                            format!("schema `{id}` relation `{field}`"),
+                            "target must be a type name",
+                        ))
+                    }
                 }
             }
         }
@@ -141,13 +151,20 @@ impl Schema {
         }
         if let Some(Value::String(parent)) = o.get("parent") {
             if !parent.is_empty() {
-                relations.entry(format!("{parent}_id")).or_insert_with(|| parent.clone());
+                relations
+                    .entry(format!("{parent}_id"))
+                    .or_insert_with(|| parent.clone());
             }
         }
         Ok(Self::finish(o, id, template_paths, relations))
     }
 
-    fn finish(o: &Map<String, Value>, id: String, template_paths: BTreeMap<String, TemplatePath>, relations: BTreeMap<String, String>) -> Self {
+    fn finish(
+        o: &Map<String, Value>,
+        id: String,
+        template_paths: BTreeMap<String, TemplatePath>,
+        relations: BTreeMap<String, String>,
+    ) -> Self {
         let singular = str_or(o, "singular", &id);
         let plural = str_or(o, "plural", &format!("{singular}s"));
         let prefix = str_or(o, "prefix", &format!("/v2.0/{plural}"));
@@ -168,12 +185,18 @@ impl Schema {
     }
 }
 
-fn insert_path(paths: &mut BTreeMap<String, TemplatePath>, schema: &str, handler: &str, p: &Value) -> Result<(), LoadError> {
-    let parsed = mapping::parse_template_path(p).map_err(|source| LoadError::MalformedTemplatePath {
-        schema: schema.to_string(),
-        handler: handler.to_string(),
-        source,
-    })?;
+fn insert_path(
+    paths: &mut BTreeMap<String, TemplatePath>,
+    schema: &str,
+    handler: &str,
+    p: &Value,
+) -> Result<(), LoadError> {
+    let parsed =
+        mapping::parse_template_path(p).map_err(|source| LoadError::MalformedTemplatePath {
+            schema: schema.to_string(),
+            handler: handler.to_string(),
+            source,
+        })?;
     if let Some(path) = parsed {
         paths.insert(handler.to_string(), path);
     }
@@ -181,7 +204,8 @@ fn insert_path(paths: &mut BTreeMap<String, TemplatePath>, schema: &str, handler
 }
 
 fn object<'v>(v: &'v Value, what: &str) -> Result<&'v Map<String, Value>, LoadError> {
-    v.as_object().ok_or_else(|| LoadError::invalid(what, "expected an object"))
+    v.as_object()
+        .ok_or_else(|| LoadError::invalid(what, "expected an object"))
 }
 
 fn str_or(o: &Map<String, Value>, key: &str, default: &str) -> String {
@@ -212,21 +236,33 @@ impl HeatTemplate {
     /// Parses a template body `{handler, watch, template_file, parameter_mappings}`.
     pub fn from_json(id: &str, v: &Value) -> Result<Self, LoadError> {
         let o = object(v, &format!("heat template `{id}`"))?;
-        let raw_mappings = o.get("parameter_mappings").cloned().unwrap_or(Value::Object(Map::new()));
-        let pm = object(&raw_mappings, &format!("heat template `{id}` parameter_mappings"))?;
+        let raw_mappings = o
+            .get("parameter_mappings")
+            .cloned()
+            .unwrap_or(Value::Object(Map::new()));
+        let pm = object(
+            &raw_mappings,
+            &format!("heat template `{id}` parameter_mappings"),
+        )?;
         let mut mappings = Vec::with_capacity(pm.len());
         for (param, m) in pm {
-            let parsed = mapping::parse_mapping(m).map_err(|source| LoadError::MalformedMapping {
-                template: id.to_string(),
-                param: param.clone(),
-                source,
-            })?;
+            let parsed =
+                mapping::parse_mapping(m).map_err(|source| LoadError::MalformedMapping {
+                    template: id.to_string(),
+                    param: param.clone(),
+                    source,
+                })?;
             mappings.push((param.clone(), parsed));
         }
         let template_file = match o.get("template_file") {
             Some(Value::String(s)) => s.clone(),
             None | Some(Value::Null) => String::new(),
-            Some(_) => return Err(LoadError::invalid(format!("heat template `{id}`"), "`template_file` must be a string")),
+            Some(_) => {
+                return Err(LoadError::invalid(
+                    format!("heat template `{id}`"),
+                    "`template_file` must be a string",
+                ))
+            }
         };
         Ok(HeatTemplate {
             id: id.to_string(),
@@ -252,7 +288,11 @@ pub struct Catalog {
 
 impl Relations for Catalog {
     fn relation(&self, resource_type: &str, field: &str) -> Option<&str> {
-        self.schemas.get(resource_type)?.relations.get(field).map(String::as_str)
+        self.schemas
+            .get(resource_type)?
+            .relations
+            .get(field)
+            .map(String::as_str)
     }
 }
 

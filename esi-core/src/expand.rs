@@ -105,7 +105,7 @@ pub enum ExpandError {
         handler: String,
         /// Why.
         #[source]
-        source: EvalError,
+        source: Box<EvalError>,
     },
     /// A param mapping could not be evaluated.
     #[error("{resource}: template `{template}`, param `{param}`: {source}")]
@@ -118,7 +118,7 @@ pub enum ExpandError {
         param: String,
         /// Why.
         #[source]
-        source: EvalError,
+        source: Box<EvalError>,
     },
 }
 
@@ -200,7 +200,12 @@ impl Expansion {
 
 /// Evaluates the template path of `handler` for a resource body: `Ok(None)` when the type has
 /// no path for the handler or the path yields null.
-pub fn template_for(catalog: &Catalog, handler: &str, r: &Resource, view: &dyn ResourceView) -> Result<Option<String>, ExpandError> {
+pub fn template_for(
+    catalog: &Catalog,
+    handler: &str,
+    r: &Resource,
+    view: &dyn ResourceView,
+) -> Result<Option<String>, ExpandError> {
     let Some(path) = catalog
         .schemas
         .get(&r.key.resource_type)
@@ -213,7 +218,7 @@ pub fn template_for(catalog: &Catalog, handler: &str, r: &Resource, view: &dyn R
         .map_err(|source| ExpandError::TemplatePath {
             resource: r.key.clone(),
             handler: handler.to_string(),
-            source,
+            source: Box::new(source),
         })
 }
 
@@ -227,7 +232,11 @@ fn subject<'a>(r: &'a Resource, body: &'a Value) -> Subject<'a> {
 }
 
 /// Decides, per handler in order, which template (if any) a body selects.
-pub fn decide(catalog: &Catalog, r: &Resource, view: &dyn ResourceView) -> Result<Vec<HandlerDecision>, ExpandError> {
+pub fn decide(
+    catalog: &Catalog,
+    r: &Resource,
+    view: &dyn ResourceView,
+) -> Result<Vec<HandlerDecision>, ExpandError> {
     let mut out = Vec::new();
     for handler in catalog.handlers() {
         let has_path = catalog
@@ -237,8 +246,14 @@ pub fn decide(catalog: &Catalog, r: &Resource, view: &dyn ResourceView) -> Resul
         let d = match template_for(catalog, &handler, r, view)? {
             None if has_path => HandlerDecision::NoTemplate { handler },
             None => HandlerDecision::NoPath { handler },
-            Some(t) if catalog.templates.contains_key(&t) => HandlerDecision::Template { handler, template: t },
-            Some(t) => HandlerDecision::UnknownTemplate { handler, template: t },
+            Some(t) if catalog.templates.contains_key(&t) => HandlerDecision::Template {
+                handler,
+                template: t,
+            },
+            Some(t) => HandlerDecision::UnknownTemplate {
+                handler,
+                template: t,
+            },
         };
         out.push(d);
     }
@@ -284,7 +299,10 @@ pub fn expand(
     let selected: Vec<(&str, &HeatTemplate)> = decisions
         .iter()
         .filter_map(|d| match d {
-            HandlerDecision::Template { handler, template } => catalog.templates.get(template).map(|t| (handler.as_str(), t)),
+            HandlerDecision::Template { handler, template } => catalog
+                .templates
+                .get(template)
+                .map(|t| (handler.as_str(), t)),
             _ => None,
         })
         .collect();
@@ -322,7 +340,7 @@ pub fn expand(
                     resource: r.key.clone(),
                     template: p.template.id.clone(),
                     param: name.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
             params.push(JobParam {
                 param: name.clone(),
@@ -332,14 +350,23 @@ pub fn expand(
             });
         }
         let handler = p.template.handler.clone();
-        let id = job_id(p.action, &handler, &r.key, r.version, &suffixes.next_suffix());
+        let id = job_id(
+            p.action,
+            &handler,
+            &r.key,
+            r.version,
+            &suffixes.next_suffix(),
+        );
         jobs.push(Job {
             action: p.action,
             handler,
             resource_type: r.key.resource_type.clone(),
             resource_id: r.key.resource_id.clone(),
             version: r.version,
-            job_name: format!("{}:{}:{}", r.key.resource_type, r.key.resource_id, r.version),
+            job_name: format!(
+                "{}:{}:{}",
+                r.key.resource_type, r.key.resource_id, r.version
+            ),
             id,
             on_failure: p.on_failure,
             is_first: i == 0,
@@ -353,7 +380,11 @@ pub fn expand(
     let (first_deps, journal_dependencies) = dependencies(&r.key, &jobs, in_flight);
     let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
     for (i, job) in jobs.iter_mut().enumerate() {
-        job.dependency = if i == 0 { first_deps.clone() } else { ids[..i].to_vec() };
+        job.dependency = if i == 0 {
+            first_deps.clone()
+        } else {
+            ids[..i].to_vec()
+        };
     }
     Ok(Expansion {
         jobs,
@@ -392,12 +423,18 @@ fn plan_chain<'c>(
                             body: prev_body.clone(),
                             ..event.resource.clone()
                         };
-                        template_for(catalog, handler, &prev, view)?.and_then(|id| catalog.templates.get(&id))
+                        template_for(catalog, handler, &prev, view)?
+                            .and_then(|id| catalog.templates.get(&id))
                     }
                     None => Some(*t),
                 };
                 if let Some(template) = template {
-                    plan.push(job(JobAction::Delete, template, event.previous.is_some(), OnFailure::Ignore));
+                    plan.push(job(
+                        JobAction::Delete,
+                        template,
+                        event.previous.is_some(),
+                        OnFailure::Ignore,
+                    ));
                 }
             }
             // ... stack handlers update (or delete) in place ...
@@ -511,7 +548,11 @@ impl InFlight {
         self.live == 0
     }
 
-    fn indexed<'s>(&'s self, index: &'s HashMap<ResourceRef, Vec<usize>>, r: &ResourceRef) -> impl Iterator<Item = usize> + 's {
+    fn indexed<'s>(
+        &'s self,
+        index: &'s HashMap<ResourceRef, Vec<usize>>,
+        r: &ResourceRef,
+    ) -> impl Iterator<Item = usize> + 's {
         index
             .get(r)
             .into_iter()
@@ -537,13 +578,20 @@ impl FromIterator<Job> for InFlight {
 /// in-flight job of `x` itself (per-resource ordering; never fires on the recordings).
 /// Returns the ids (each once, in in-flight order) and the journal's list of ids (one entry per
 /// matching occurrence, duplicates included).
-fn dependencies(x: &ResourceRef, chain: &[Job], in_flight: &InFlight) -> (Vec<String>, Vec<String>) {
+fn dependencies(
+    x: &ResourceRef,
+    chain: &[Job],
+    in_flight: &InFlight,
+) -> (Vec<String>, Vec<String>) {
     let mut occurrences: HashMap<usize, usize> = HashMap::new();
     for k in chain {
         for p in &k.params {
             for r in &p.resources {
                 for i in in_flight.indexed(&in_flight.by_resource, r) {
-                    if in_flight.jobs[i].as_ref().is_some_and(|j| j.handler == k.handler) {
+                    if in_flight.jobs[i]
+                        .as_ref()
+                        .is_some_and(|j| j.handler == k.handler)
+                    {
                         *occurrences.entry(i).or_default() += 1;
                     }
                 }
@@ -553,7 +601,12 @@ fn dependencies(x: &ResourceRef, chain: &[Job], in_flight: &InFlight) -> (Vec<St
     for i in in_flight.indexed(&in_flight.by_reference, x) {
         if let Some(j) = &in_flight.jobs[i] {
             if chain.iter().any(|k| k.handler == j.handler) {
-                let n = j.params.iter().flat_map(|p| &p.resources).filter(|r| *r == x).count();
+                let n = j
+                    .params
+                    .iter()
+                    .flat_map(|p| &p.resources)
+                    .filter(|r| *r == x)
+                    .count();
                 *occurrences.entry(i).or_default() += n;
             }
         }
@@ -611,12 +664,21 @@ pub fn expand_world(world: &crate::World, suffixes: &mut dyn SuffixSource) -> Ve
             resource: r.clone(),
             previous: None,
         };
-        let (decisions, result) = match expand(&world.catalog, &world.resources, &event, &in_flight, suffixes) {
+        let (decisions, result) = match expand(
+            &world.catalog,
+            &world.resources,
+            &event,
+            &in_flight,
+            suffixes,
+        ) {
             Ok(e) => {
                 e.jobs.iter().cloned().for_each(|j| in_flight.push(j));
                 (e.decisions, Ok(e.jobs))
             }
-            Err(err) => (decide(&world.catalog, r, &world.resources).unwrap_or_default(), Err(err)),
+            Err(err) => (
+                decide(&world.catalog, r, &world.resources).unwrap_or_default(),
+                Err(err),
+            ),
         };
         out.push(ResourceOutcome {
             resource: key,

@@ -9,8 +9,12 @@ use crate::catalog::LoadError;
 use crate::world::World;
 use serde_json::{json, Map, Value};
 
-/// Levels, top first, with their share of the resources (in percent) and their parent field.
-const LEVELS: &[(&str, u32, Option<(&str, &str)>)] = &[
+/// A resource type of the hierarchy: name, share of the resources (percent), and the relation
+/// field and type of its parent.
+type Level = (&'static str, u32, Option<(&'static str, &'static str)>);
+
+/// Levels, top first.
+const LEVELS: &[Level] = &[
     ("zone", 2, None),
     ("region", 3, Some(("zone_id", "zone"))),
     ("site", 5, Some(("region_id", "region"))),
@@ -89,11 +93,15 @@ pub fn world(n: usize) -> Result<World, LoadError> {
                 body[*field] = json!(format!("{target}-{:06}", i % parent_count));
             }
             match *ty {
-                "switch" => body["uplinks"] = json!([format!("xe-0/0/{}", i % 4), format!("xe-0/0/{}", 4 + i % 4)]),
+                "switch" => {
+                    body["uplinks"] =
+                        json!([format!("xe-0/0/{}", i % 4), format!("xe-0/0/{}", 4 + i % 4)])
+                }
                 "port" => {
                     body["vlan"] = json!(100 + i % 3000);
                     if i >= 2 {
-                        body["peer_ports"] = json!([format!("port-{:06}", i - 1), format!("port-{:06}", i - 2)]);
+                        body["peer_ports"] =
+                            json!([format!("port-{:06}", i - 1), format!("port-{:06}", i - 2)]);
                     }
                 }
                 _ => {}
@@ -123,9 +131,16 @@ mod tests {
             assert_eq!(w.resources.len(), n);
             let out = expand_world(&w, &mut SeededSuffixes::new(1));
             assert!(out.iter().all(|o| o.result.is_ok()), "no errors for n={n}");
-            let port = out.iter().find(|o| o.resource.resource_type == "port").expect("a port");
+            let port = out
+                .iter()
+                .find(|o| o.resource.resource_type == "port")
+                .expect("a port");
             let jobs = port.result.as_ref().expect("ok");
-            let zone = jobs[0].params.iter().find(|p| p.param == "zone_name").expect("param");
+            let zone = jobs[0]
+                .params
+                .iter()
+                .find(|p| p.param == "zone_name")
+                .expect("param");
             assert_eq!(zone.resources.len(), 5, "a five-hop chain");
         }
     }

@@ -70,9 +70,18 @@ mod tests {
     #[test]
     fn layout_matches_the_recorded_keys() {
         assert_eq!(config("/v2.0/ports", "p1"), "/config/v2.0/ports/p1");
-        assert_eq!(state("/common/v1.0/tenants", "t"), "/state/common/v1.0/tenants/t");
-        assert_eq!(heat_stack("port", "p1"), "/esi-worker/heat_stacks/v2.0/ports/p1");
-        assert_eq!(job("create:heat_worker:port:p1:1:abcde"), "/jobs/all/create:heat_worker:port:p1:1:abcde");
+        assert_eq!(
+            state("/common/v1.0/tenants", "t"),
+            "/state/common/v1.0/tenants/t"
+        );
+        assert_eq!(
+            heat_stack("port", "p1"),
+            "/esi-worker/heat_stacks/v2.0/ports/p1"
+        );
+        assert_eq!(
+            job("create:heat_worker:port:p1:1:abcde"),
+            "/jobs/all/create:heat_worker:port:p1:1:abcde"
+        );
         assert_eq!(stack_name("port", "p1"), "port_p1");
     }
 }

@@ -18,6 +18,9 @@ pub mod secret;
 pub mod world;
 
 pub use catalog::{Catalog, HeatTemplate, LoadError, Schema};
-pub use expand::{expand, expand_world, InFlight, ResourceOutcome, ChangeEvent, EventAction, ExpandError, Expansion, SeededSuffixes, SuffixSource};
+pub use expand::{
+    expand, expand_world, ChangeEvent, EventAction, ExpandError, Expansion, InFlight,
+    ResourceOutcome, SeededSuffixes, SuffixSource,
+};
 pub use model::{Job, JobAction, JobParam, ParamType, Resource, ResourceRef};
 pub use world::{World, WorldBuilder};

@@ -227,7 +227,13 @@ impl Job {
 }
 
 /// Builds the id of a job: `"<action>:<handler>:<type>:<id>:<version>:<suffix>"`.
-pub fn job_id(action: JobAction, handler: &str, r: &ResourceRef, version: u64, suffix: &str) -> String {
+pub fn job_id(
+    action: JobAction,
+    handler: &str,
+    r: &ResourceRef,
+    version: u64,
+    suffix: &str,
+) -> String {
     format!(
         "{}:{}:{}:{}:{}:{}",
         action.as_str(),

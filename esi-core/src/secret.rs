@@ -48,7 +48,10 @@ pub fn is_secret_name(name: &str) -> bool {
 pub fn redact(v: &mut Value) {
     match v {
         Value::Object(o) => {
-            let param_is_secret = o.get("param").and_then(Value::as_str).is_some_and(is_secret_name);
+            let param_is_secret = o
+                .get("param")
+                .and_then(Value::as_str)
+                .is_some_and(is_secret_name);
             for (k, child) in o.iter_mut() {
                 if (is_secret_name(k) || (param_is_secret && k == "value")) && !child.is_null() {
                     *child = Value::String(MASK.to_string());

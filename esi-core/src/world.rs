@@ -31,7 +31,10 @@ impl ResourceSet {
 
     /// Removes a resource.
     pub fn remove(&mut self, key: &ResourceRef) -> Option<Resource> {
-        let removed = self.by_type.get_mut(&key.resource_type)?.remove(&key.resource_id);
+        let removed = self
+            .by_type
+            .get_mut(&key.resource_type)?
+            .remove(&key.resource_id);
         if removed.is_some() {
             self.order.retain(|k| k != key);
         }
@@ -45,7 +48,9 @@ impl ResourceSet {
 
     /// All resources, in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = &Resource> {
-        self.order.iter().filter_map(|k| self.get(&k.resource_type, &k.resource_id))
+        self.order
+            .iter()
+            .filter_map(|k| self.get(&k.resource_type, &k.resource_id))
     }
 
     /// Number of resources.
@@ -73,7 +78,10 @@ pub struct Overlay<'a> {
 
 impl<'a> Overlay<'a> {
     /// Builds the overlay.
-    pub fn new(base: &'a dyn ResourceView, overrides: &'a HashMap<ResourceRef, Option<Resource>>) -> Self {
+    pub fn new(
+        base: &'a dyn ResourceView,
+        overrides: &'a HashMap<ResourceRef, Option<Resource>>,
+    ) -> Self {
         Self { base, overrides }
     }
 }
@@ -121,7 +129,12 @@ impl World {
         out
     }
 
-    fn visit(&self, key: &ResourceRef, done: &mut HashSet<ResourceRef>, out: &mut Vec<ResourceRef>) {
+    fn visit(
+        &self,
+        key: &ResourceRef,
+        done: &mut HashSet<ResourceRef>,
+        out: &mut Vec<ResourceRef>,
+    ) {
         if !done.insert(key.clone()) {
             return;
         }
@@ -168,20 +181,27 @@ impl WorldBuilder {
             w.catalog.handlers = list
                 .iter()
                 .map(|x| {
-                    x.as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| LoadError::invalid(origin, "`handlers` items must be strings"))
+                    x.as_str().map(str::to_string).ok_or_else(|| {
+                        LoadError::invalid(origin, "`handlers` items must be strings")
+                    })
                 })
                 .collect::<Result<_, _>>()?;
         }
         match o.get("schemas") {
             Some(Value::Object(m)) => {
                 for (ty, s) in m {
-                    w.catalog.schemas.insert(ty.clone(), Schema::from_reduced(ty, s)?);
+                    w.catalog
+                        .schemas
+                        .insert(ty.clone(), Schema::from_reduced(ty, s)?);
                 }
             }
             Some(list @ Value::Array(_)) => Self::merge_gohan(&mut w.catalog, list, origin)?,
-            Some(_) => return Err(LoadError::invalid(origin, "`schemas` must be a map or a list")),
+            Some(_) => {
+                return Err(LoadError::invalid(
+                    origin,
+                    "`schemas` must be a map or a list",
+                ))
+            }
             None => {}
         }
         if let Some(list) = o.get("gohan_schemas") {
@@ -192,17 +212,25 @@ impl WorldBuilder {
                 .as_object()
                 .ok_or_else(|| LoadError::invalid(origin, "`heat_templates` must be a map"))?;
             for (id, body) in m {
-                w.catalog.templates.insert(id.clone(), HeatTemplate::from_json(id, body)?);
+                w.catalog
+                    .templates
+                    .insert(id.clone(), HeatTemplate::from_json(id, body)?);
             }
         }
         if let Some(r) = o.get("resources") {
-            let by_type = r
-                .as_object()
-                .ok_or_else(|| LoadError::invalid(origin, "`resources` must be a map of type to id to resource"))?;
+            let by_type = r.as_object().ok_or_else(|| {
+                LoadError::invalid(
+                    origin,
+                    "`resources` must be a map of type to id to resource",
+                )
+            })?;
             for (ty, ids) in by_type {
-                let ids = ids
-                    .as_object()
-                    .ok_or_else(|| LoadError::invalid(format!("{origin}: resources.{ty}"), "must be a map of id to resource"))?;
+                let ids = ids.as_object().ok_or_else(|| {
+                    LoadError::invalid(
+                        format!("{origin}: resources.{ty}"),
+                        "must be a map of id to resource",
+                    )
+                })?;
                 for (id, entry) in ids {
                     w.resources.insert(resource_entry(ty, id, entry, origin)?);
                 }
@@ -229,7 +257,12 @@ impl WorldBuilder {
 }
 
 /// Parses one `resources.<type>.<id>` entry `{body, version, marked_for_deletion?}`.
-pub fn resource_entry(ty: &str, id: &str, entry: &Value, origin: &str) -> Result<Resource, LoadError> {
+pub fn resource_entry(
+    ty: &str,
+    id: &str,
+    entry: &Value,
+    origin: &str,
+) -> Result<Resource, LoadError> {
     let what = format!("{origin}: resource {ty}/{id}");
     let o = entry
         .as_object()
@@ -247,7 +280,12 @@ pub fn resource_entry(ty: &str, id: &str, entry: &Value, origin: &str) -> Result
     let marked = match o.get("marked_for_deletion") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(LoadError::invalid(&what, "`marked_for_deletion` must be a boolean")),
+        Some(_) => {
+            return Err(LoadError::invalid(
+                &what,
+                "`marked_for_deletion` must be a boolean",
+            ))
+        }
     };
     Ok(Resource {
         key: ResourceRef::new(ty, id),

@@ -45,7 +45,11 @@ pub fn run(paths: &[PathBuf], output: Output) -> Result<ExitCode> {
         let Some(kind) = case_kind(&case).map(str::to_string) else {
             continue; // not a case (a world, an index)
         };
-        let id = case.get("id").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| f.display().to_string());
+        let id = case
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| f.display().to_string());
         let verdict = match case_world(&case) {
             Some(name) => match world_for(f, name, &mut worlds) {
                 Ok(w) => run_world_case(&case, w),
@@ -58,7 +62,11 @@ pub fn run(paths: &[PathBuf], output: Output) -> Result<ExitCode> {
     report(&outcomes, output)
 }
 
-fn world_for<'w>(case_file: &Path, name: &str, cache: &'w mut HashMap<PathBuf, Result<World, String>>) -> Result<&'w World, String> {
+fn world_for<'w>(
+    case_file: &Path,
+    name: &str,
+    cache: &'w mut HashMap<PathBuf, Result<World, String>>,
+) -> Result<&'w World, String> {
     let dir = case_file
         .ancestors()
         .skip(1)
@@ -68,14 +76,22 @@ fn world_for<'w>(case_file: &Path, name: &str, cache: &'w mut HashMap<PathBuf, R
     let entry = cache.entry(path.clone()).or_insert_with(|| {
         read_document(&path)
             .map_err(|e| format!("{e:#}"))
-            .and_then(|doc| World::from_json(&doc).map_err(|e| format!("world {}: {e}", path.display())))
+            .and_then(|doc| {
+                World::from_json(&doc).map_err(|e| format!("world {}: {e}", path.display()))
+            })
     });
     entry.as_ref().map_err(Clone::clone)
 }
 
 fn report(outcomes: &[Outcome], output: Output) -> Result<ExitCode> {
-    let passed = outcomes.iter().filter(|o| o.verdict == Verdict::Pass).count();
-    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| matches!(o.verdict, Verdict::Fail(_))).collect();
+    let passed = outcomes
+        .iter()
+        .filter(|o| o.verdict == Verdict::Pass)
+        .count();
+    let failed: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| matches!(o.verdict, Verdict::Fail(_)))
+        .collect();
     let mut skipped_by_kind: BTreeMap<&str, usize> = BTreeMap::new();
     let mut passed_by_kind: BTreeMap<&str, usize> = BTreeMap::new();
     for o in outcomes {
@@ -112,15 +128,31 @@ fn report(outcomes: &[Outcome], output: Output) -> Result<ExitCode> {
                 }
             }
             if !passed_by_kind.is_empty() {
-                let parts: Vec<String> = passed_by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                let parts: Vec<String> = passed_by_kind
+                    .iter()
+                    .map(|(k, n)| format!("{k} {n}"))
+                    .collect();
                 println!("passed by kind: {}", parts.join(", "));
             }
             if !skipped_by_kind.is_empty() {
-                let parts: Vec<String> = skipped_by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
-                println!("skipped (kinds this build does not run yet): {}", parts.join(", "));
+                let parts: Vec<String> = skipped_by_kind
+                    .iter()
+                    .map(|(k, n)| format!("{k} {n}"))
+                    .collect();
+                println!(
+                    "skipped (kinds this build does not run yet): {}",
+                    parts.join(", ")
+                );
             }
-            println!("{passed} passed, {} failed, {skipped} skipped", failed.len());
+            println!(
+                "{passed} passed, {} failed, {skipped} skipped",
+                failed.len()
+            );
         }
     }
-    Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -22,7 +22,11 @@ pub fn run(world_path: &Path, output: Output, seed: u64) -> Result<ExitCode> {
         Output::Json => println!("{}", serde_json::to_string_pretty(&to_json(&outcomes))?),
         Output::Text => print!("{}", to_text(&world.name, &outcomes)),
     }
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn to_json(outcomes: &[ResourceOutcome]) -> Value {
@@ -47,12 +51,20 @@ fn to_json(outcomes: &[ResourceOutcome]) -> Value {
 /// The text tree: resource → template → jobs → params with their source chain.
 pub fn to_text(world_name: &str, outcomes: &[ResourceOutcome]) -> String {
     let mut s = String::new();
-    let jobs: usize = outcomes.iter().filter_map(|o| o.result.as_ref().ok()).map(Vec::len).sum();
+    let jobs: usize = outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().ok())
+        .map(Vec::len)
+        .sum();
     let errors = outcomes.iter().filter(|o| o.result.is_err()).count();
     let _ = writeln!(
         s,
         "world {}: {} resources, {} jobs, {} errors",
-        if world_name.is_empty() { "(unnamed)" } else { world_name },
+        if world_name.is_empty() {
+            "(unnamed)"
+        } else {
+            world_name
+        },
         outcomes.len(),
         jobs,
         errors
@@ -61,12 +73,18 @@ pub fn to_text(world_name: &str, outcomes: &[ResourceOutcome]) -> String {
         let _ = writeln!(s, "\n{}  v{}  {}", o.resource, o.version, o.action.as_str());
         for d in &o.decisions {
             let line = match d {
-                HandlerDecision::NoPath { handler } => format!("{handler}: no template path for this type"),
-                HandlerDecision::NoTemplate { handler } => format!("{handler}: template path yields none"),
+                HandlerDecision::NoPath { handler } => {
+                    format!("{handler}: no template path for this type")
+                }
+                HandlerDecision::NoTemplate { handler } => {
+                    format!("{handler}: template path yields none")
+                }
                 HandlerDecision::UnknownTemplate { handler, template } => {
                     format!("{handler}: template `{template}` does not exist (skipped)")
                 }
-                HandlerDecision::Template { handler, template } => format!("{handler}: template `{template}`"),
+                HandlerDecision::Template { handler, template } => {
+                    format!("{handler}: template `{template}`")
+                }
             };
             let _ = writeln!(s, "  {line}");
         }
@@ -95,7 +113,13 @@ fn write_job(s: &mut String, j: &Job) {
     if j.is_last {
         flags.push("last");
     }
-    let _ = writeln!(s, "  job {}  [{}] on_failure={}", j.id, flags.join(","), j.on_failure.as_str());
+    let _ = writeln!(
+        s,
+        "  job {}  [{}] on_failure={}",
+        j.id,
+        flags.join(","),
+        j.on_failure.as_str()
+    );
     if j.dependency.is_empty() {
         let _ = writeln!(s, "    depends on: nothing");
     } else {
@@ -115,7 +139,11 @@ fn write_job(s: &mut String, j: &Job) {
                 ParamType::List => match &p.value {
                     Value::Array(items) => format!(
                         "[{}]",
-                        items.iter().map(|i| describe_output(i.get("value").unwrap_or(&Value::Null))).collect::<Vec<_>>().join(", ")
+                        items
+                            .iter()
+                            .map(|i| describe_output(i.get("value").unwrap_or(&Value::Null)))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                     other => other.to_string(),
                 },
@@ -129,14 +157,24 @@ fn write_job(s: &mut String, j: &Job) {
             p.param,
             p.kind.as_str(),
             value,
-            if chain.is_empty() { String::new() } else { format!("   via {chain}") },
+            if chain.is_empty() {
+                String::new()
+            } else {
+                format!("   via {chain}")
+            },
         );
     }
 }
 
 fn describe_output(v: &Value) -> String {
-    match (v.get("resource_type"), v.get("resource_id"), v.get("output_key")) {
-        (Some(Value::String(t)), Some(Value::String(i)), Some(Value::String(k))) => format!("output `{k}` of {t}/{i}"),
+    match (
+        v.get("resource_type"),
+        v.get("resource_id"),
+        v.get("output_key"),
+    ) {
+        (Some(Value::String(t)), Some(Value::String(i)), Some(Value::String(k))) => {
+            format!("output `{k}` of {t}/{i}")
+        }
         _ => shorten(&v.to_string()),
     }
 }
@@ -162,7 +200,10 @@ fn chain_text(resources: &[ResourceRef]) -> String {
             break;
         }
     }
-    let base: Vec<String> = resources[..period].iter().map(ToString::to_string).collect();
+    let base: Vec<String> = resources[..period]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     let copies = n / period;
     if copies > 1 {
         format!("{} (×{copies})", base.join(" → "))

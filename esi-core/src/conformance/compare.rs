@@ -49,9 +49,18 @@ fn walk(path: &str, e: &Value, g: &Value, out: &mut Vec<String>) {
         }
         (Value::Array(ea), Value::Array(ga)) => push(
             out,
-            format!("{at}: expected {} items {}, got {} items {}", ea.len(), short(e), ga.len(), short(g)),
+            format!(
+                "{at}: expected {} items {}, got {} items {}",
+                ea.len(),
+                short(e),
+                ga.len(),
+                short(g)
+            ),
         ),
-        _ => push(out, format!("{at}: expected {}, got {}", short(e), short(g))),
+        _ => push(
+            out,
+            format!("{at}: expected {}, got {}", short(e), short(g)),
+        ),
     }
 }
 

@@ -52,7 +52,8 @@ pub fn run_world_case(case: &Value, world: &World) -> Verdict {
 }
 
 fn field<'v>(v: &'v Value, path: &str) -> Result<&'v Value, Vec<String>> {
-    v.get(path).ok_or_else(|| vec![format!("malformed case: missing `{path}`")])
+    v.get(path)
+        .ok_or_else(|| vec![format!("malformed case: missing `{path}`")])
 }
 
 fn str_field<'v>(v: &'v Value, path: &str) -> Result<&'v str, Vec<String>> {
@@ -63,9 +64,16 @@ fn str_field<'v>(v: &'v Value, path: &str) -> Result<&'v str, Vec<String>> {
 
 fn template_case(case: &Value, world: &World) -> Result<(), Vec<String>> {
     let resource_type = str_field(case, "resource_type")?;
-    let handler = case.get("handler").and_then(Value::as_str).unwrap_or(HEAT_WORKER);
+    let handler = case
+        .get("handler")
+        .and_then(Value::as_str)
+        .unwrap_or(HEAT_WORKER);
     let body = field(case, "body")?.clone();
-    let id = body.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+    let id = body
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let r = Resource::new(resource_type, id, body, 1);
     let got = crate::expand::template_for(&world.catalog, handler, &r, &world.resources)
         .map_err(|e| vec![format!("error: {e}")])?;
@@ -99,7 +107,10 @@ fn jobs_case(case: &Value, world: &World) -> Result<(), Vec<String>> {
         _ => None,
     };
     let mut resource = Resource::new(resource_type, resource_id, body, version);
-    resource.marked_for_deletion = ev.get("marked_for_deletion").and_then(Value::as_bool).unwrap_or(false);
+    resource.marked_for_deletion = ev
+        .get("marked_for_deletion")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let event = ChangeEvent {
         action,
         resource,
@@ -115,7 +126,9 @@ fn jobs_case(case: &Value, world: &World) -> Result<(), Vec<String>> {
             for (id, entry) in ids {
                 let r = match entry {
                     Value::Null => None,
-                    e => Some(resource_entry(ty, id, e, "overrides").map_err(|e| vec![e.to_string()])?),
+                    e => Some(
+                        resource_entry(ty, id, e, "overrides").map_err(|e| vec![e.to_string()])?,
+                    ),
                 };
                 overrides.insert(ResourceRef::new(ty.clone(), id.clone()), r);
             }
@@ -128,7 +141,10 @@ fn jobs_case(case: &Value, world: &World) -> Result<(), Vec<String>> {
         Some(Value::Array(items)) => items
             .iter()
             .enumerate()
-            .map(|(i, j)| serde_json::from_value(j.clone()).map_err(|e| vec![format!("malformed case: in_flight[{i}]: {e}")]))
+            .map(|(i, j)| {
+                serde_json::from_value(j.clone())
+                    .map_err(|e| vec![format!("malformed case: in_flight[{i}]: {e}")])
+            })
             .collect::<Result<Vec<Job>, _>>()?
             .into_iter()
             .collect(),
@@ -136,7 +152,8 @@ fn jobs_case(case: &Value, world: &World) -> Result<(), Vec<String>> {
     };
 
     let mut suffixes = SeededSuffixes::new(0);
-    let got = expand(&world.catalog, &overlay, &event, &in_flight, &mut suffixes).map_err(|e| vec![format!("error: {e}")])?;
+    let got = expand(&world.catalog, &overlay, &event, &in_flight, &mut suffixes)
+        .map_err(|e| vec![format!("error: {e}")])?;
     let expected = match field(case, "expected")? {
         Value::Array(a) => a,
         _ => return Err(vec!["malformed case: `expected` is not a list".to_string()]),
@@ -147,11 +164,26 @@ fn jobs_case(case: &Value, world: &World) -> Result<(), Vec<String>> {
 /// Compares produced jobs with the expected `/jobs/all` records of a case.
 pub fn compare_records(expected: &[Value], jobs: &[Job]) -> Result<(), Vec<String>> {
     if expected.len() != jobs.len() {
-        let names = |ids: Vec<String>| if ids.is_empty() { "none".to_string() } else { ids.join(", ") };
+        let names = |ids: Vec<String>| {
+            if ids.is_empty() {
+                "none".to_string()
+            } else {
+                ids.join(", ")
+            }
+        };
         return Err(vec![format!(
             "expected {} job(s) [{}], got {} [{}]",
             expected.len(),
-            names(expected.iter().map(|r| r.get("key").and_then(Value::as_str).unwrap_or("?").to_string()).collect()),
+            names(
+                expected
+                    .iter()
+                    .map(|r| r
+                        .get("key")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?")
+                        .to_string())
+                    .collect()
+            ),
             jobs.len(),
             names(jobs.iter().map(|j| mask_id(&j.id)).collect()),
         )]);
@@ -160,7 +192,10 @@ pub fn compare_records(expected: &[Value], jobs: &[Job]) -> Result<(), Vec<Strin
     for (i, (rec, job)) in expected.iter().zip(jobs).enumerate() {
         let key = format!("/jobs/all/{}", mask_id(&job.id));
         if rec.get("key").and_then(Value::as_str) != Some(key.as_str()) {
-            lines.push(format!("job {i}: key: expected {}, got {key}", rec.get("key").unwrap_or(&Value::Null)));
+            lines.push(format!(
+                "job {i}: key: expected {}, got {key}",
+                rec.get("key").unwrap_or(&Value::Null)
+            ));
         }
         let mut dedup = job.dependency.clone();
         dedup.sort();
@@ -210,7 +245,11 @@ fn normalize_record(v: &Value) -> Value {
             let mut sorted: Vec<&Value> = params.iter().collect();
             sorted.sort_by_key(|p| p.get("param").map(|n| n.to_string()).unwrap_or_default());
             for p in sorted {
-                let name = p.get("param").and_then(Value::as_str).unwrap_or("?").to_string();
+                let name = p
+                    .get("param")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?")
+                    .to_string();
                 keyed.insert(name, p.clone());
             }
             job.insert("params".to_string(), Value::Object(keyed));

@@ -100,15 +100,31 @@ impl<'a> Evaluator<'a> {
 
     /// Evaluates `mapping` for `subject` at resource level; `param` names the sub-params of a
     /// `list` result.
-    pub fn evaluate<'s>(&self, mapping: &Mapping, subject: Subject<'s>, param: &str) -> Result<Evaluated, EvalError>
+    pub fn evaluate<'s>(
+        &self,
+        mapping: &Mapping,
+        subject: Subject<'s>,
+        param: &str,
+    ) -> Result<Evaluated, EvalError>
     where
         'a: 's,
     {
-        self.eval(mapping, Ctx { subject, element: None }, param)
+        self.eval(
+            mapping,
+            Ctx {
+                subject,
+                element: None,
+            },
+            param,
+        )
     }
 
     /// Evaluates a template path: `Ok(None)` for "no template".
-    pub fn template_id<'s>(&self, path: &Mapping, subject: Subject<'s>) -> Result<Option<String>, EvalError>
+    pub fn template_id<'s>(
+        &self,
+        path: &Mapping,
+        subject: Subject<'s>,
+    ) -> Result<Option<String>, EvalError>
     where
         'a: 's,
     {
@@ -158,7 +174,10 @@ impl<'a> Evaluator<'a> {
                 let value = ctx.read(f).clone();
                 let mut resources = Vec::new();
                 if ctx.element.is_none() {
-                    if let (Some(target), Value::String(id)) = (self.relations.relation(ctx.subject.resource_type, f), &value) {
+                    if let (Some(target), Value::String(id)) = (
+                        self.relations.relation(ctx.subject.resource_type, f),
+                        &value,
+                    ) {
                         if !id.is_empty() {
                             resources.push(ResourceRef::new(target, id.clone()));
                         }
@@ -199,7 +218,11 @@ impl<'a> Evaluator<'a> {
                     value: output_ref(output_key, resource_type, id),
                     resources: vec![ResourceRef::new(resource_type.clone(), id.clone())],
                 },
-                Value::Null | Value::String(_) => return Err(EvalError::NullRelation { field: id_field.clone() }),
+                Value::Null | Value::String(_) => {
+                    return Err(EvalError::NullRelation {
+                        field: id_field.clone(),
+                    })
+                }
                 other => {
                     return Err(EvalError::IdNotAString {
                         field: id_field.clone(),
@@ -215,7 +238,11 @@ impl<'a> Evaluator<'a> {
                 if path.is_empty() {
                     Evaluated {
                         kind: ParamType::OutputKey,
-                        value: output_ref(output_key, ctx.subject.resource_type, ctx.subject.resource_id),
+                        value: output_ref(
+                            output_key,
+                            ctx.subject.resource_type,
+                            ctx.subject.resource_id,
+                        ),
                         resources: Vec::new(),
                     }
                 } else {
@@ -226,7 +253,11 @@ impl<'a> Evaluator<'a> {
                             });
                             Evaluated {
                                 kind: ParamType::OutputKey,
-                                value: output_ref(output_key, &last.resource_type, &last.resource_id),
+                                value: output_ref(
+                                    output_key,
+                                    &last.resource_type,
+                                    &last.resource_id,
+                                ),
                                 resources,
                             }
                         }
@@ -235,7 +266,11 @@ impl<'a> Evaluator<'a> {
                 }
             }
             Mapping::ForEach { items, each } => self.for_each(items, each, ctx, name)?,
-            Mapping::If { cond, then, otherwise } => {
+            Mapping::If {
+                cond,
+                then,
+                otherwise,
+            } => {
                 if self.condition(cond, ctx, name)? {
                     self.eval(then, ctx, name)?
                 } else {
@@ -245,7 +280,13 @@ impl<'a> Evaluator<'a> {
         })
     }
 
-    fn for_each<'s>(&self, items: &Items, each: &Mapping, ctx: Ctx<'s>, name: &str) -> Result<Evaluated, EvalError>
+    fn for_each<'s>(
+        &self,
+        items: &Items,
+        each: &Mapping,
+        ctx: Ctx<'s>,
+        name: &str,
+    ) -> Result<Evaluated, EvalError>
     where
         'a: 's,
     {
@@ -289,13 +330,22 @@ impl<'a> Evaluator<'a> {
             });
         }
         Ok(Evaluated {
-            kind: if all_values { ParamType::Value } else { ParamType::List },
+            kind: if all_values {
+                ParamType::Value
+            } else {
+                ParamType::List
+            },
             value: Value::Array(values),
             resources,
         })
     }
 
-    fn walk<'s>(&self, path: &[Hop], ctx: Ctx<'s>, ignore_missing: bool) -> Result<Walked<'s>, EvalError>
+    fn walk<'s>(
+        &self,
+        path: &[Hop],
+        ctx: Ctx<'s>,
+        ignore_missing: bool,
+    ) -> Result<Walked<'s>, EvalError>
     where
         'a: 's,
     {
@@ -314,7 +364,10 @@ impl<'a> Evaluator<'a> {
                 }
             };
             let (target, id_field): (String, String) = match hop {
-                Hop::Typed { resource_type, id_field } => (resource_type.clone(), id_field.clone()),
+                Hop::Typed {
+                    resource_type,
+                    id_field,
+                } => (resource_type.clone(), id_field.clone()),
                 Hop::Relation(r) => (self.relation_of(&cur.resource_type, r)?, r.clone()),
                 Hop::Computed(operands) => {
                     let mut name = String::new();
@@ -392,7 +445,9 @@ impl<'a> Evaluator<'a> {
         'a: 's,
     {
         match c {
-            Condition::Equal(a, b) => Ok(self.eval(a, ctx, name)?.value == self.eval(b, ctx, name)?.value),
+            Condition::Equal(a, b) => {
+                Ok(self.eval(a, ctx, name)?.value == self.eval(b, ctx, name)?.value)
+            }
             Condition::Regexp(value, pattern) => {
                 let v = self.eval(value, ctx, name)?.value;
                 let text = match &v {
@@ -406,7 +461,8 @@ impl<'a> Evaluator<'a> {
                     Pattern::Static(re) => Ok(re.is_match(&text)),
                     Pattern::Dynamic(m) => match self.eval(m, ctx, name)?.value {
                         Value::String(p) => {
-                            let re = compile_anchored(&p).map_err(|reason| EvalError::InvalidRegex { pattern: p, reason })?;
+                            let re = compile_anchored(&p)
+                                .map_err(|reason| EvalError::InvalidRegex { pattern: p, reason })?;
                             Ok(re.is_match(&text))
                         }
                         other => Err(EvalError::InvalidRegex {

@@ -61,13 +61,19 @@ fn parse_path_expr(v: &Value) -> Result<Mapping, SyntaxError> {
                             let pv = Value::String(part.to_string());
                             match part.chars().next() {
                                 Some('C') | Some('P') => parse_path_expr(&pv),
-                                _ => Err(err(v, format!("template path part `{part}` must start with C or P"))),
+                                _ => Err(err(
+                                    v,
+                                    format!("template path part `{part}` must start with C or P"),
+                                )),
                             }
                         })
                         .collect::<Result<Vec<_>, _>>()?;
                     Ok(Mapping::Concat(parts))
                 }
-                Some(c) => Err(err(v, format!("unknown template path tag `{c}` (expected C, P or A)"))),
+                Some(c) => Err(err(
+                    v,
+                    format!("unknown template path tag `{c}` (expected C, P or A)"),
+                )),
                 None => Err(err(v, "empty template path")),
             }
         }
@@ -82,10 +88,16 @@ fn parse_path_expr(v: &Value) -> Result<Mapping, SyntaxError> {
                     then: Box::new(parse_path_expr(&m["then_mapping"])?),
                     otherwise: Box::new(parse_path_expr(&m["else_mapping"])?),
                 }),
-                _ => Err(err(v, format!("unknown template path form with keys {keys:?}"))),
+                _ => Err(err(
+                    v,
+                    format!("unknown template path form with keys {keys:?}"),
+                )),
             }
         }
-        _ => Err(err(v, "a template path must be null, a string or an object")),
+        _ => Err(err(
+            v,
+            "a template path must be null, a string or an object",
+        )),
     }
 }
 
@@ -112,7 +124,9 @@ fn string_field(m: &Map<String, Value>, key: &str, whole: &Value) -> Result<Stri
 
 fn parse_string_mapping(s: &str, whole: &Value) -> Result<Mapping, SyntaxError> {
     let mut chars = s.chars();
-    let tag = chars.next().ok_or_else(|| err(whole, "empty mapping string"))?;
+    let tag = chars
+        .next()
+        .ok_or_else(|| err(whole, "empty mapping string"))?;
     let rest = chars.as_str();
     match tag {
         'P' => Ok(Mapping::Read(non_empty(rest, whole, "field name")?)),
@@ -143,7 +157,12 @@ fn parse_string_mapping(s: &str, whole: &Value) -> Result<Mapping, SyntaxError> 
             let segments: Vec<&str> = rest.split(':').collect();
             let (field, hops) = match segments.split_last() {
                 Some((field, hops)) if !hops.is_empty() => (*field, hops),
-                _ => return Err(err(whole, "`F` needs at least one `<type>+<field>` hop and a final field")),
+                _ => {
+                    return Err(err(
+                        whole,
+                        "`F` needs at least one `<type>+<field>` hop and a final field",
+                    ))
+                }
             };
             let path = hops
                 .iter()
@@ -171,7 +190,10 @@ fn parse_string_mapping(s: &str, whole: &Value) -> Result<Mapping, SyntaxError> 
                     id_field: non_empty(rel, whole, "relation field")?,
                     output_key: non_empty(key, whole, "output key")?,
                 }),
-                _ => Err(err(whole, "`M` needs exactly `<type>:<relation field>:<output key>`")),
+                _ => Err(err(
+                    whole,
+                    "`M` needs exactly `<type>:<relation field>:<output key>`",
+                )),
             }
         }
         other => Err(err(whole, format!("unknown mapping tag `{other}`"))),
@@ -195,14 +217,16 @@ fn parse_dict_mapping(m: &Map<String, Value>, whole: &Value) -> Result<Mapping, 
             field: string_field(m, "field", whole)?,
             ignore_missing: ignore_flag(m, whole)?,
         }),
-        ["output_key"] | ["output_key", "path"] | ["ignore_missing", "output_key", "path"] => Ok(Mapping::Output {
-            output_key: non_empty(&string_field(m, "output_key", whole)?, whole, "output key")?,
-            path: match m.get("path") {
-                Some(p) => parse_path(p, whole)?,
-                None => Vec::new(),
-            },
-            ignore_missing: ignore_flag(m, whole)?,
-        }),
+        ["output_key"] | ["output_key", "path"] | ["ignore_missing", "output_key", "path"] => {
+            Ok(Mapping::Output {
+                output_key: non_empty(&string_field(m, "output_key", whole)?, whole, "output key")?,
+                path: match m.get("path") {
+                    Some(p) => parse_path(p, whole)?,
+                    None => Vec::new(),
+                },
+                ignore_missing: ignore_flag(m, whole)?,
+            })
+        }
         ["for_field", "for_mapping"] => {
             let items = match &m["for_field"] {
                 Value::String(f) => Items::Field(f.clone()),
@@ -221,7 +245,10 @@ fn parse_dict_mapping(m: &Map<String, Value>, whole: &Value) -> Result<Mapping, 
         }),
         ["for_field"] => Err(err(whole, "`for_field` without `for_mapping`")),
         ["for_mapping"] => Err(err(whole, "`for_mapping` without `for_field`")),
-        _ => Err(err(whole, format!("unknown or conflicting mapping keys {keys:?}"))),
+        _ => Err(err(
+            whole,
+            format!("unknown or conflicting mapping keys {keys:?}"),
+        )),
     }
 }
 
@@ -263,7 +290,10 @@ fn parse_path(v: &Value, whole: &Value) -> Result<Vec<Hop>, SyntaxError> {
                 ["concatenate"] => Ok(Hop::Computed(operand_list(&o["concatenate"], item)?)),
                 keys => Err(err(item, format!("unknown path item with keys {keys:?}"))),
             },
-            _ => Err(err(item, "a path item must be a relation field, {type, id} or {concatenate}")),
+            _ => Err(err(
+                item,
+                "a path item must be a relation field, {type, id} or {concatenate}",
+            )),
         })
         .collect()
 }
@@ -285,19 +315,24 @@ fn parse_operand(v: &Value) -> Result<Mapping, SyntaxError> {
             ["concatenate"] => Ok(Mapping::Concat(operand_list(&m["concatenate"], v)?)),
             keys => Err(err(v, format!("unknown operand with keys {keys:?}"))),
         },
-        _ => Err(err(v, "an operand must be a string, {field}, {constant}, {nested} or {concatenate}")),
+        _ => Err(err(
+            v,
+            "an operand must be a string, {field}, {constant}, {nested} or {concatenate}",
+        )),
     }
 }
 
 fn parse_condition(v: &Value) -> Result<Condition, SyntaxError> {
     let m = match v {
         Value::Object(m) if m.len() == 1 => m,
-        _ => return Err(err(v, "a condition must be {\"equal\": [a, b]} or {\"regexp\": [value, pattern]}")),
+        _ => {
+            return Err(err(
+                v,
+                "a condition must be {\"equal\": [a, b]} or {\"regexp\": [value, pattern]}",
+            ))
+        }
     };
-    let (kind, args) = m
-        .iter()
-        .next()
-        .ok_or_else(|| err(v, "empty condition"))?;
+    let (kind, args) = m.iter().next().ok_or_else(|| err(v, "empty condition"))?;
     let (a, b) = match args {
         Value::Array(items) if items.len() == 2 => (&items[0], &items[1]),
         _ => return Err(err(v, format!("`{kind}` needs exactly two operands"))),
@@ -307,16 +342,22 @@ fn parse_condition(v: &Value) -> Result<Condition, SyntaxError> {
         "regexp" => {
             let value = parse_operand(a)?;
             let pattern = match parse_operand(b)? {
-                Mapping::Text(p) | Mapping::Constant(Value::String(p)) => Pattern::Static(compile_anchored(&p).map_err(|e| err(v, e))?),
+                Mapping::Text(p) | Mapping::Constant(Value::String(p)) => {
+                    Pattern::Static(compile_anchored(&p).map_err(|e| err(v, e))?)
+                }
                 dynamic => Pattern::Dynamic(dynamic),
             };
             Ok(Condition::Regexp(value, pattern))
         }
-        other => Err(err(v, format!("unknown condition `{other}` (expected equal or regexp)"))),
+        other => Err(err(
+            v,
+            format!("unknown condition `{other}` (expected equal or regexp)"),
+        )),
     }
 }
 
 /// Compiles a pattern with Python `re.match` semantics: anchored at the start only.
 pub fn compile_anchored(pattern: &str) -> Result<Regex, String> {
-    Regex::new(&format!("^(?:{pattern})")).map_err(|e| format!("invalid regular expression `{pattern}`: {e}"))
+    Regex::new(&format!("^(?:{pattern})"))
+        .map_err(|e| format!("invalid regular expression `{pattern}`: {e}"))
 }

@@ -14,9 +14,23 @@ fn arb_json() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(|n| json!(n)),
         "[A-Za-z_:+&]{0,12}".prop_map(Value::String),
         prop::sample::select(vec![
-            "field", "path", "constant", "output_key", "for_field", "for_mapping", "if_mapping",
-            "then_mapping", "else_mapping", "regexp", "equal", "nested", "concatenate", "type", "id",
-            "ignore_missing", "version",
+            "field",
+            "path",
+            "constant",
+            "output_key",
+            "for_field",
+            "for_mapping",
+            "if_mapping",
+            "then_mapping",
+            "else_mapping",
+            "regexp",
+            "equal",
+            "nested",
+            "concatenate",
+            "type",
+            "id",
+            "ignore_missing",
+            "version",
         ])
         .prop_map(|s| Value::String(s.to_string())),
     ];
@@ -25,9 +39,23 @@ fn arb_json() -> impl Strategy<Value = Value> {
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
             prop::collection::btree_map(
                 prop::sample::select(vec![
-                    "field", "path", "constant", "output_key", "for_field", "for_mapping", "if_mapping",
-                    "then_mapping", "else_mapping", "regexp", "equal", "nested", "concatenate", "type",
-                    "id", "ignore_missing", "version",
+                    "field",
+                    "path",
+                    "constant",
+                    "output_key",
+                    "for_field",
+                    "for_mapping",
+                    "if_mapping",
+                    "then_mapping",
+                    "else_mapping",
+                    "regexp",
+                    "equal",
+                    "nested",
+                    "concatenate",
+                    "type",
+                    "id",
+                    "ignore_missing",
+                    "version",
                 ]),
                 inner,
                 0..4
@@ -95,7 +123,13 @@ fn different_seeds_give_different_suffixes() {
     let b = expand_world(&w, &mut SeededSuffixes::new(2));
     let first_id = |o: &[esi_core::ResourceOutcome]| {
         o.iter()
-            .find_map(|x| x.result.as_ref().ok().and_then(|j| j.first()).map(|j| j.id.clone()))
+            .find_map(|x| {
+                x.result
+                    .as_ref()
+                    .ok()
+                    .and_then(|j| j.first())
+                    .map(|j| j.id.clone())
+            })
             .expect("some job")
     };
     assert_ne!(first_id(&a), first_id(&b));
