@@ -5,10 +5,18 @@
 use esi::expand::{expand_world, SeededSuffixes};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let n: usize = std::env::args().nth(1).map(|a| a.parse()).transpose()?.unwrap_or(100);
+    let n: usize = std::env::args()
+        .nth(1)
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(100);
     let world = esi::generate::world(n)?;
     let outcomes = expand_world(&world, &mut SeededSuffixes::new(42));
-    let jobs: usize = outcomes.iter().filter_map(|o| o.result.as_ref().ok()).map(Vec::len).sum();
+    let jobs: usize = outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().ok())
+        .map(Vec::len)
+        .sum();
     let deepest = outcomes
         .iter()
         .filter_map(|o| o.result.as_ref().ok())

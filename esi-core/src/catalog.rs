@@ -156,7 +156,13 @@ impl Schema {
                     .or_insert_with(|| parent.clone());
             }
         }
-        Ok(Self::finish(o, id, template_paths, relations))
+        let mut s = Self::finish(o, id, template_paths, relations);
+        // Gohan's schema files give the URL prefix without the plural (`/v2.0`); its served
+        // schema list and the recorded worlds carry the full path (`/v2.0/ports`).
+        if !s.prefix.ends_with(&format!("/{}", s.plural)) {
+            s.prefix = format!("{}/{}", s.prefix.trim_end_matches('/'), s.plural);
+        }
+        Ok(s)
     }
 
     fn finish(

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod mapping;
 pub mod model;
 pub mod secret;
+pub mod store;
 pub mod world;
 
 pub use catalog::{Catalog, HeatTemplate, LoadError, Schema};
@@ -23,4 +24,5 @@ pub use expand::{
     ResourceOutcome, SeededSuffixes, SuffixSource,
 };
 pub use model::{Job, JobAction, JobParam, ParamType, Resource, ResourceRef};
+pub use store::{MemoryStore, Store, StoreError};
 pub use world::{World, WorldBuilder};

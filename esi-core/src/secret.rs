@@ -35,12 +35,21 @@ impl<T> fmt::Display for Secret<T> {
 }
 
 /// True for names that hold secrets (`password`, `admin_password`, `secondary_device_password`,
-/// `auth_token`, `secret_key` …).
+/// `auth_token`, `secret_key`, SNMP `community`, `bgp_auth_key` …).
 pub fn is_secret_name(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    ["password", "passwd", "secret", "token", "private_key"]
-        .iter()
-        .any(|s| n.contains(s))
+    [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "private_key",
+        "community",
+        "auth_key",
+        "psk",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
 }
 
 /// Masks, recursively, every object member whose key is a secret name, and the `value` of every

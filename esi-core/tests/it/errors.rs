@@ -141,7 +141,9 @@ fn eval_error(template: &str, ty: &str, id: &str, mappings: Value) -> ExpandErro
 
 fn source_of(e: &ExpandError) -> &EvalError {
     match e {
-        ExpandError::Mapping { source, .. } | ExpandError::TemplatePath { source, .. } => source.as_ref(),
+        ExpandError::Mapping { source, .. } | ExpandError::TemplatePath { source, .. } => {
+            source.as_ref()
+        }
     }
 }
 

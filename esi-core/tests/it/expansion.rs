@@ -341,7 +341,7 @@ fn marked_resources_expand_as_logical_deletes() {
 #[test]
 fn gohan_schema_export_loads_relations_paths_and_parent() {
     let doc = json!({"schemas": [
-        {"id": "gw", "singular": "gw", "plural": "gws", "prefix": "/v2.0/gws", "parent": "tenant",
+        {"id": "gw", "singular": "gw", "plural": "gws", "prefix": "/v2.0", "parent": "tenant",
          "metadata": {"template_path": "Cgw"},
          "schema": {"properties": {"uplink_id": {"type": "string", "relation": "uplink"}, "name": {"type": "string"}}}}
     ]});

@@ -5,3 +5,4 @@ mod expansion;
 mod fixture;
 mod mapping;
 mod properties;
+mod store;
