@@ -35,6 +35,9 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
+        /// Also compare rendered template text byte for byte.
+        #[arg(long)]
+        strict: bool,
     },
     /// Print the jobs a world's resources produce, in processing order.
     Expand {
@@ -59,7 +62,11 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Conformance { paths, output } => commands::conformance::run(&paths, output),
+        Command::Conformance {
+            paths,
+            output,
+            strict,
+        } => commands::conformance::run(&paths, output, strict),
         Command::Expand {
             world,
             output,

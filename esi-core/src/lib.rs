@@ -9,6 +9,7 @@
 
 pub mod catalog;
 pub mod conformance;
+pub mod exec;
 pub mod expand;
 pub mod generate;
 pub mod keys;

@@ -3,7 +3,7 @@
 use crate::worlddir::{files_below, read_document};
 use crate::Output;
 use anyhow::Result;
-use esi_core::conformance::{case_kind, case_world, run_world_case, Verdict};
+use esi_core::conformance::{case_kind, case_world, run_case, Verdict};
 use esi_core::World;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -17,7 +17,7 @@ struct Outcome {
 }
 
 /// Runs every case below `paths`.
-pub fn run(paths: &[PathBuf], output: Output) -> Result<ExitCode> {
+pub fn run(paths: &[PathBuf], output: Output, strict: bool) -> Result<ExitCode> {
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -52,10 +52,10 @@ pub fn run(paths: &[PathBuf], output: Output) -> Result<ExitCode> {
             .unwrap_or_else(|| f.display().to_string());
         let verdict = match case_world(&case) {
             Some(name) => match world_for(f, name, &mut worlds) {
-                Ok(w) => run_world_case(&case, w),
+                Ok(w) => run_case(&case, Some(w), strict),
                 Err(e) => Verdict::Fail(vec![e]),
             },
-            None => Verdict::Skip,
+            None => run_case(&case, None, strict),
         };
         outcomes.push(Outcome { id, kind, verdict });
     }

@@ -38,6 +38,30 @@ pub fn case_world(case: &Value) -> Option<&str> {
     case.get("world").and_then(Value::as_str)
 }
 
+/// Runs one case of any kind: `template` and `jobs` against their world (a missing world is a
+/// failure), `stack`, `state`, `netconf` and `monitor` on their own inputs (`strict` adds the
+/// byte-exact text checks). Unknown kinds are [`Verdict::Skip`].
+pub fn run_case(case: &Value, world: Option<&World>, strict: bool) -> Verdict {
+    let kind = case_kind(case).unwrap_or_default();
+    if crate::exec::conformance::EXEC_KINDS.contains(&kind) {
+        return match crate::exec::check_exec_case(case, strict) {
+            crate::exec::ExecVerdict::Pass => Verdict::Pass,
+            crate::exec::ExecVerdict::Fail(msg) => {
+                Verdict::Fail(msg.lines().map(str::to_string).collect())
+            }
+        };
+    }
+    if WORLD_KINDS.contains(&kind) {
+        return match world {
+            Some(w) => run_world_case(case, w),
+            None => Verdict::Fail(vec![format!(
+                "case names no world it could be checked against (kind {kind})"
+            )]),
+        };
+    }
+    Verdict::Skip
+}
+
 /// Runs one `template` or `jobs` case against its world. Other kinds are [`Verdict::Skip`].
 pub fn run_world_case(case: &Value, world: &World) -> Verdict {
     let result = match case_kind(case) {
