@@ -133,6 +133,22 @@ impl JobAction {
     }
 }
 
+impl JobAction {
+    /// `true` for `logical_delete` and `delete`.
+    pub fn is_delete(self) -> bool {
+        matches!(self, JobAction::LogicalDelete | JobAction::Delete)
+    }
+
+    /// The prefix of `worker_state` (`CREATE`, `MODIFY`, `DELETE`).
+    pub fn state_word(self) -> &'static str {
+        match self {
+            JobAction::Create => "CREATE",
+            JobAction::Modify => "MODIFY",
+            JobAction::LogicalDelete | JobAction::Delete => "DELETE",
+        }
+    }
+}
+
 impl fmt::Display for JobAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -34,6 +34,34 @@ impl<T> fmt::Display for Secret<T> {
     }
 }
 
+impl From<String> for Secret<String> {
+    fn from(s: String) -> Self {
+        Secret(s)
+    }
+}
+
+/// Masks, recursively, every object member whose name contains `password`
+/// with `"***"` — the HeatWorker's log masking of sent parameters.
+pub fn mask_passwords(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let v = if k.to_ascii_lowercase().contains("password") {
+                        Value::String("***".into())
+                    } else {
+                        mask_passwords(v)
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(mask_passwords).collect()),
+        other => other.clone(),
+    }
+}
+
 /// True for names that hold secrets (`password`, `admin_password`, `secondary_device_password`,
 /// `auth_token`, `secret_key`, SNMP `community`, `bgp_auth_key` …).
 pub fn is_secret_name(name: &str) -> bool {
@@ -84,6 +112,15 @@ mod tests {
         let s = Secret::new("hunter2".to_string());
         assert_eq!(format!("{s} {s:?}"), "****** ******");
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn passwords_are_masked_recursively_like_the_heat_worker_log() {
+        let v = json!({"admin_password": "x", "credentials": {"username": "u", "password": "p"}});
+        assert_eq!(
+            mask_passwords(&v),
+            json!({"admin_password": "***", "credentials": {"username": "u", "password": "***"}})
+        );
     }
 
     #[test]

@@ -4,47 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// What a job asks the HeatWorker to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobAction {
-    /// Create the stack.
-    Create,
-    /// Update the stack.
-    Modify,
-    /// Delete the stack; Gohan keeps the resource until the state says so.
-    LogicalDelete,
-    /// Delete the stack.
-    Delete,
-}
-
-impl JobAction {
-    /// `true` for `logical_delete` and `delete`.
-    pub fn is_delete(self) -> bool {
-        matches!(self, JobAction::LogicalDelete | JobAction::Delete)
-    }
-
-    /// The prefix of `worker_state` (`CREATE`, `MODIFY`, `DELETE`).
-    pub fn state_word(self) -> &'static str {
-        match self {
-            JobAction::Create => "CREATE",
-            JobAction::Modify => "MODIFY",
-            JobAction::LogicalDelete | JobAction::Delete => "DELETE",
-        }
-    }
-}
-
-/// How a job parameter's `value` is to be resolved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ParamType {
-    /// The stored JSON value, untouched.
-    Value,
-    /// `{output_key, resource_type, resource_id}`: a stored stack output.
-    OutputKey,
-    /// A list of sub-params, resolved in order.
-    List,
-}
+pub use crate::model::{JobAction, ParamType};
 
 /// One job parameter `{param, type, value, resources}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

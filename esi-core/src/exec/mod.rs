@@ -15,7 +15,6 @@ pub mod junos;
 pub mod monitor;
 pub mod pytext;
 pub mod render;
-pub mod secret;
 pub mod stack;
 pub mod state;
 pub mod template_path;

@@ -226,7 +226,7 @@ impl StackRequest {
     /// Parameters with every member whose name contains `password` masked,
     /// as the HeatWorker logs them.
     pub fn masked_parameters(&self) -> Value {
-        super::secret::mask_passwords(&Value::Object(self.request_parameters.clone()))
+        crate::secret::mask_passwords(&Value::Object(self.request_parameters.clone()))
     }
 }
 

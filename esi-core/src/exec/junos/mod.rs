@@ -27,7 +27,7 @@ pub mod set_lines;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::secret::Secret;
+use crate::secret::Secret;
 
 /// Errors of reading or composing NetconfNamedConfigs properties.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
