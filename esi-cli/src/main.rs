@@ -50,6 +50,33 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Show what every change would do: templates, jobs, rendered stacks (secrets masked),
+    /// the Junos configuration per device and the monitoring targets.
+    Plan {
+        /// A world directory or file.
+        world: PathBuf,
+        /// Only this resource (`TYPE/ID`).
+        #[arg(long)]
+        resource: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Run the world end to end on the embedded default (in-memory store, local Heat, simulated
+    /// routers), then apply scripted changes; print the final state.
+    Run {
+        /// A world directory or file.
+        world: PathBuf,
+        /// A YAML/JSON list of changes `{op: create|modify|delete, type, id, body}`.
+        #[arg(long)]
+        changes: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+        /// Seed of ids and of the simulated scheduling.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
 }
 
 fn main() -> ExitCode {

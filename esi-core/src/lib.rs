@@ -12,6 +12,7 @@ pub mod conformance;
 pub mod exec;
 pub mod expand;
 pub mod generate;
+pub mod heat;
 pub mod keys;
 pub mod mapping;
 pub mod model;

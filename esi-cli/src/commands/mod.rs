@@ -2,3 +2,5 @@
 
 pub mod conformance;
 pub mod expand;
+pub mod plan;
+pub mod run;
