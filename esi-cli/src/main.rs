@@ -99,6 +99,17 @@ fn main() -> ExitCode {
             output,
             seed,
         } => commands::expand::run(&world, output, seed),
+        Command::Plan {
+            world,
+            resource,
+            output,
+        } => commands::plan::run(&world, resource.as_deref(), output),
+        Command::Run {
+            world,
+            changes,
+            output,
+            seed,
+        } => commands::run::run(&world, changes.as_deref(), output, seed),
     };
     match result {
         Ok(code) => code,

@@ -8,7 +8,9 @@
 #![warn(missing_docs)]
 
 pub mod catalog;
+pub mod collector;
 pub mod conformance;
+pub mod device;
 pub mod exec;
 pub mod expand;
 pub mod generate;
@@ -16,6 +18,8 @@ pub mod heat;
 pub mod keys;
 pub mod mapping;
 pub mod model;
+pub mod plan;
+pub mod runtime;
 pub mod secret;
 pub mod store;
 pub mod world;

@@ -147,7 +147,11 @@ fn write_job(s: &mut String, j: &Job) {
                     ),
                     other => other.to_string(),
                 },
-                ParamType::Value => shorten(&p.value.to_string()),
+                ParamType::Value => {
+                    let mut v = p.value.clone();
+                    redact(&mut v);
+                    shorten(&v.to_string())
+                }
             }
         };
         let chain = chain_text(&p.resources);
@@ -195,7 +199,9 @@ fn chain_text(resources: &[ResourceRef]) -> String {
     let n = resources.len();
     let mut period = n;
     for p in 1..=n {
-        if n % p == 0 && resources.chunks(p).all(|c| c == &resources[..p]) {
+        if resources.chunks_exact(p).remainder().is_empty()
+            && resources.chunks(p).all(|c| c == &resources[..p])
+        {
             period = p;
             break;
         }

@@ -4,6 +4,14 @@
 //! the outcome becomes the state documents ([`crate::exec::state::state_writes`]). Backends: the
 //! in-process `LocalHeat` of the embedded default, and OpenStack Heat over HTTP (adapter crate).
 
+pub mod hot;
+pub mod ids;
+pub mod local;
+pub mod plugins;
+
+pub use local::{HeatEvent, LocalHeat, StackFault, StackSnapshot};
+pub use plugins::{ResourcePlugin, ResourceState};
+
 use crate::exec::stack::StackRequest;
 use async_trait::async_trait;
 use serde_json::Value;

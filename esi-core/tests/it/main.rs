@@ -1,13 +1,16 @@
 //! esi-core integration tests (one binary: far less linking on a 2-core CI).
 
+mod devices;
 mod errors;
 mod exec_cases;
 mod exec_sensitivity;
 mod exec_world_templates;
 mod expansion;
 mod fixture;
+mod heat_local;
 mod mapping;
 mod properties;
+mod runtime;
 mod store;
 
 /// The conformance corpus: `$ESI_CONFORMANCE`, else `../shared/conformance` beside the repo.

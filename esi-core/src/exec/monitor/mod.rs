@@ -4,7 +4,8 @@
 //! * [`target_request`] — the `POST /targets` body: the resource properties
 //!   with Heat's intrinsic functions resolved (`get_param` yields the typed
 //!   parameter value, `get_resource`/`get_attr` other resources' ids and
-//!   attributes, `str_replace` substitutes keys longest first, `list_join`);
+//!   attributes, `str_replace` substitutes keys longest first, `list_join`; the one
+//!   implementation lives in [`crate::heat::hot`]);
 //! * [`target_response`] — the agent's `201` body: request + `id`,
 //!   `created_at`, `monitorer`, `link = monitorer + "/targets/" + id`;
 //! * [`sync::EtcdSync`] — the etcd syncer with its hold window, as a pure
@@ -15,7 +16,7 @@ pub mod time;
 
 use serde_json::{Map, Value};
 
-use super::pytext;
+pub use crate::heat::hot::{resolve_intrinsics, str_replace, IntrinsicError, StackContext};
 pub use sync::{EtcdSync, Hold, MonitoringWrite, PositiveStatus};
 pub use time::Timestamp;
 
@@ -47,186 +48,14 @@ pub enum MonitorError {
     Timestamp(#[from] time::TimestampError),
 }
 
-/// Values visible inside the stack for intrinsic functions.
-#[derive(Debug, Clone, Copy)]
-pub struct StackContext<'a> {
-    /// Typed parameter values (what `get_param` yields).
-    pub parameters: &'a Map<String, Value>,
-    /// `{name: {ref, attrs}}` of other resources of the stack.
-    pub resources: &'a Map<String, Value>,
-}
-
-fn text_for_replace(v: &Value) -> String {
-    match v {
-        Value::Array(_) | Value::Object(_) => pytext::json_dumps(v),
-        Value::Null => String::new(),
-        other => pytext::py3_str(other),
-    }
-}
-
-fn walk_path(mut cur: Value, path: &[Value]) -> Option<Value> {
-    for p in path {
-        cur = match (p, &cur) {
-            (Value::String(k), Value::Object(m)) => m.get(k)?.clone(),
-            (Value::Number(n), Value::Array(a)) => {
-                a.get(usize::try_from(n.as_u64()?).ok()?)?.clone()
-            }
-            (Value::String(k), Value::Array(a)) => a.get(k.parse::<usize>().ok()?)?.clone(),
-            _ => return None,
-        };
-    }
-    Some(cur)
-}
-
-/// Resolves Heat intrinsic functions in `v` (resource `resource` names errors).
-pub fn resolve_intrinsics(
-    resource: &str,
-    v: &Value,
-    ctx: StackContext<'_>,
-) -> Result<Value, MonitorError> {
-    let err = |function: &str, reason: String| MonitorError::Intrinsic {
-        resource: resource.to_string(),
-        function: function.to_string(),
-        reason,
-    };
-    match v {
-        Value::Object(m) if m.len() == 1 => {
-            let (fname, arg) = m
-                .iter()
-                .next()
-                .map(|(k, v)| (k.as_str(), v))
-                .unwrap_or(("", v));
-            match fname {
-                "get_param" => {
-                    let arg = resolve_intrinsics(resource, arg, ctx)?;
-                    let (name, path) = match &arg {
-                        Value::String(s) => (s.clone(), Vec::new()),
-                        Value::Array(a) if !a.is_empty() => (
-                            a[0].as_str()
-                                .map(str::to_string)
-                                .ok_or_else(|| err(fname, "name is not a string".into()))?,
-                            a[1..].to_vec(),
-                        ),
-                        _ => return Err(err(fname, format!("bad argument {arg}"))),
-                    };
-                    let value = ctx
-                        .parameters
-                        .get(&name)
-                        .cloned()
-                        .ok_or_else(|| err(fname, format!("unknown parameter {name}")))?;
-                    walk_path(value, &path)
-                        .ok_or_else(|| err(fname, format!("path not found in parameter {name}")))
-                }
-                "get_resource" => {
-                    let name = arg
-                        .as_str()
-                        .ok_or_else(|| err(fname, "name is not a string".into()))?;
-                    ctx.resources
-                        .get(name)
-                        .and_then(|r| r.get("ref"))
-                        .cloned()
-                        .ok_or_else(|| err(fname, format!("no reference of resource {name}")))
-                }
-                "get_attr" => {
-                    let arg = resolve_intrinsics(resource, arg, ctx)?;
-                    let Some([name, attr, path @ ..]) = arg.as_array().map(Vec::as_slice) else {
-                        return Err(err(fname, format!("bad argument {arg}")));
-                    };
-                    let (Some(name), Some(attr)) = (name.as_str(), attr.as_str()) else {
-                        return Err(err(fname, format!("bad argument {arg}")));
-                    };
-                    let value = ctx
-                        .resources
-                        .get(name)
-                        .and_then(|r| r.get("attrs"))
-                        .and_then(|a| a.get(attr))
-                        .cloned()
-                        .ok_or_else(|| {
-                            err(fname, format!("no attribute {attr} of resource {name}"))
-                        })?;
-                    walk_path(value, path)
-                        .ok_or_else(|| err(fname, format!("path not found in {name}.{attr}")))
-                }
-                "str_replace" => {
-                    let arg = resolve_intrinsics(resource, arg, ctx)?;
-                    let template = arg
-                        .get("template")
-                        .and_then(Value::as_str)
-                        .ok_or_else(|| err(fname, "template is not text".into()))?;
-                    let params = arg
-                        .get("params")
-                        .and_then(Value::as_object)
-                        .ok_or_else(|| err(fname, "params is not a mapping".into()))?;
-                    Ok(Value::String(str_replace(template, params)))
-                }
-                "list_join" => {
-                    let arg = resolve_intrinsics(resource, arg, ctx)?;
-                    let Some([sep, rest @ ..]) = arg.as_array().map(Vec::as_slice) else {
-                        return Err(err(fname, format!("bad argument {arg}")));
-                    };
-                    let sep = sep
-                        .as_str()
-                        .ok_or_else(|| err(fname, "separator is not text".into()))?;
-                    let mut parts = Vec::new();
-                    for list in rest {
-                        let items = list
-                            .as_array()
-                            .ok_or_else(|| err(fname, "not a list".into()))?;
-                        parts.extend(items.iter().map(text_for_replace));
-                    }
-                    Ok(Value::String(parts.join(sep)))
-                }
-                _ => resolve_members(resource, m, ctx),
-            }
+impl From<IntrinsicError> for MonitorError {
+    fn from(e: IntrinsicError) -> Self {
+        MonitorError::Intrinsic {
+            resource: e.resource,
+            function: e.function,
+            reason: e.reason,
         }
-        Value::Object(m) => resolve_members(resource, m, ctx),
-        Value::Array(items) => items
-            .iter()
-            .map(|i| resolve_intrinsics(resource, i, ctx))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Value::Array),
-        other => Ok(other.clone()),
     }
-}
-
-fn resolve_members(
-    resource: &str,
-    m: &Map<String, Value>,
-    ctx: StackContext<'_>,
-) -> Result<Value, MonitorError> {
-    let mut out = Map::new();
-    for (k, v) in m {
-        out.insert(k.clone(), resolve_intrinsics(resource, v, ctx)?);
-    }
-    Ok(Value::Object(out))
-}
-
-/// Heat's `str_replace`: one pass over the template, at each position the
-/// longest matching key is substituted by its value's text.
-pub fn str_replace(template: &str, params: &Map<String, Value>) -> String {
-    let mut keys: Vec<(&String, String)> = params
-        .iter()
-        .filter(|(k, _)| !k.is_empty())
-        .map(|(k, v)| (k, text_for_replace(v)))
-        .collect();
-    keys.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(b.0)));
-    let mut out = String::new();
-    let mut rest = template;
-    'outer: while !rest.is_empty() {
-        for (k, v) in &keys {
-            if rest.starts_with(k.as_str()) {
-                out.push_str(v);
-                rest = &rest[k.len()..];
-                continue 'outer;
-            }
-        }
-        let mut chars = rest.chars();
-        if let Some(c) = chars.next() {
-            out.push(c);
-        }
-        rest = chars.as_str();
-    }
-    out
 }
 
 /// The `POST /targets` body of a MonitoringTarget resource.

@@ -1,0 +1,441 @@
+//! Integration tests of the `esi` binary (one test binary for the whole CLI).
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const VPN_GATEWAY: &str = "vpn_gateway/b68f4fe2-48a4-480e-b752-8379c2680db3";
+
+/// The repository root (the example worlds live there).
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// Runs `esi` from the repository root (relative paths in the output), without colours.
+fn esi(args: &[&str]) -> Output {
+    esi_env(args, &[])
+}
+
+fn esi_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_esi"));
+    cmd.args(args).current_dir(repo()).env_remove("ESI_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the esi binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn json_of(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}); stderr: {}",
+            String::from_utf8_lossy(&o.stderr)
+        )
+    })
+}
+
+// ------------------------------------------------------------------------------------------
+// esi plan on the example world
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn plan_text_of_the_example_world() {
+    let out = esi(&["plan", "examples/vpn-gateway"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = stdout(&out);
+    assert!(
+        !text.contains('\x1b'),
+        "no colour when stdout is not a terminal"
+    );
+    insta::assert_snapshot!("plan_vpn_gateway_text", text);
+}
+
+#[test]
+fn plan_json_of_the_example_world() {
+    let out = esi(&["plan", "examples/vpn-gateway", "--output", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    insta::assert_snapshot!("plan_vpn_gateway_json", stdout(&out));
+}
+
+#[test]
+fn plan_is_deterministic() {
+    let a = esi(&["plan", "examples/vpn-gateway", "--output", "json"]);
+    let b = esi(&["plan", "examples/vpn-gateway", "--output", "json"]);
+    assert_eq!(a.stdout, b.stdout);
+}
+
+/// The configurations the vpn_gateway's stack loads on one router, from the JSON plan.
+fn gateway_configs(plan: &Value, device_ip: &str) -> Vec<String> {
+    let (ty, id) = VPN_GATEWAY.split_once('/').unwrap_or_default();
+    plan["devices"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["device"]["device_ip"] == device_ip)
+        .flat_map(|d| d["configs"].as_array().cloned().unwrap_or_default())
+        .filter(|c| c["resource"]["resource_type"] == ty && c["resource"]["resource_id"] == id)
+        .map(|c| c["text"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn plan_shows_the_gateway_configuration_of_both_edge_routers() {
+    let plan = json_of(&esi(&["plan", "examples/vpn-gateway", "--output", "json"]));
+    // edge-a (192.0.2.11) carries the gateway on xe-0/0/2, edge-b (192.0.2.12) on xe-0/0/3.
+    for (ip, port) in [("192.0.2.11", "xe-0/0/2"), ("192.0.2.12", "xe-0/0/3")] {
+        let configs = gateway_configs(&plan, ip);
+        assert_eq!(configs.len(), 1, "one gateway commit on {ip}: {configs:?}");
+        let text = &configs[0];
+        for expected in [
+            format!("{port} {{\nunit 2101 {{\n"),
+            "vlan-id 2101;".to_string(),
+            "description \"example-corp-osaka - VPN gateway for the Osaka offices\";".into(),
+            "policer VPNGW-example-corp-osaka-POLICER {".into(),
+            "bandwidth-limit 10m;".into(),
+            "routing-instances {\nVRF-example-corp-osaka {\n".into(),
+            format!("interface {port}.2101;"),
+            "route 10.30.0.0/16 next-hop 10.20.0.10;".into(),
+            // the VRRP group comes from the ha_router stack, which does not exist yet
+            "apply-groups (known after apply: ha_router/7c374bb1-eb56-4fa0-9007-bd7d5f999034 output vrrp_group_name);".into(),
+        ] {
+            assert!(text.contains(&expected), "{ip}: missing {expected:?} in\n{text}");
+        }
+    }
+    // the device section names both routers and lists them in the text output too
+    let text = stdout(&esi(&["plan", "examples/vpn-gateway"]));
+    let devices = text.split("═══ devices").nth(1).expect("a device section");
+    for header in [
+        "esi-netconf@192.0.2.11:830  edge_router/90dcde27-9ca4-4bc7-92f6-c5c5e978d269 (edge-a)",
+        "esi-netconf@192.0.2.12:830  edge_router/a32a3f54-dfd3-44e4-8a41-6e926f96e3f2 (edge-b)",
+    ] {
+        assert!(devices.contains(header), "missing {header}");
+    }
+    assert_eq!(
+        devices
+            .matches(&format!("load  {VPN_GATEWAY}  netconf_"))
+            .count(),
+        2,
+        "the gateway's configuration appears once per router"
+    );
+}
+
+#[test]
+fn plan_of_one_resource() {
+    let out = esi(&[
+        "plan",
+        "examples/vpn-gateway",
+        "--resource",
+        VPN_GATEWAY,
+        "--output",
+        "json",
+    ]);
+    assert!(out.status.success());
+    let plan = json_of(&out);
+    assert_eq!(plan["resources"].as_array().map(Vec::len), Some(1));
+    assert_eq!(plan["resources"][0]["resource_type"], "vpn_gateway");
+    let devices = plan["devices"].as_array().cloned().unwrap_or_default();
+    assert_eq!(devices.len(), 2, "the two routers it touches");
+    for d in &devices {
+        assert_eq!(
+            d["configs"].as_array().map(Vec::len),
+            Some(1),
+            "only its own configs"
+        );
+    }
+    // the job still depends on the earlier jobs of the simulation
+    let deps = &plan["resources"][0]["jobs"][0]["dependencies"];
+    assert_eq!(deps.as_array().map(Vec::len), Some(4), "{deps}");
+
+    let out = esi(&[
+        "plan",
+        "examples/vpn-gateway",
+        "--resource",
+        "vpn_gateway/nope",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("vpn_gateway/nope"));
+    let out = esi(&["plan", "examples/vpn-gateway", "--resource", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn plan_placeholders_for_outputs_of_stacks_not_created_yet() {
+    let plan = json_of(&esi(&["plan", "examples/vpn-gateway", "--output", "json"]));
+    let port = plan["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["resource_id"] == "044d4328-3ee9-4bda-82c7-65688bfda859")
+        .cloned()
+        .unwrap_or_default();
+    let stack = &port["jobs"][0]["stack"];
+    assert_eq!(
+        stack["jinja"]["jinja_subnets"],
+        json!(["(known after apply: subnet/3d158ce2-a3df-496f-993f-638b5fdf9b3b output id)"])
+    );
+    let template = stack["template"].as_str().unwrap_or_default();
+    assert!(
+        template.contains(
+            "subnet_id: (known after apply: subnet/3d158ce2-a3df-496f-993f-638b5fdf9b3b output id)"
+        ),
+        "{template}"
+    );
+    // the port's monitoring target was still resolved from the rendered stack
+    let targets = port["jobs"][0]["targets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(targets.len(), 1);
+    assert_eq!(targets[0]["request"]["type"], "virtual_machine_interface");
+}
+
+// ------------------------------------------------------------------------------------------
+// Broken templates are reported, the plan goes on
+// ------------------------------------------------------------------------------------------
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("esi-cli-{name}"));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn write_world(name: &str, world: &Value) -> PathBuf {
+    let path = scratch(name).join("world.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(world).unwrap_or_default())
+        .expect("world written");
+    path
+}
+
+#[test]
+fn plan_reports_a_broken_template_and_goes_on() {
+    let world = json!({
+        "name": "broken",
+        "schemas": {"a": {"template_path": "Ca"}, "b": {"template_path": "Cb"}},
+        "heat_templates": {
+            "a": {"parameter_mappings": {"x": "Px"}, "template_file": "x: {% if %}"},
+            "b": {"parameter_mappings": {"heat_timeout": "C2"}, "template_file": "heat_template_version: 2013-05-23\n"}
+        },
+        "resources": {
+            "a": {"a1": {"version": 1, "body": {"id": "a1", "x": 1}}},
+            "b": {"b1": {"version": 1, "body": {"id": "b1"}}}
+        }
+    });
+    let path = write_world("broken", &world);
+    let path = path.to_string_lossy();
+    let out = esi(&["plan", &path]);
+    assert_eq!(out.status.code(), Some(1), "errors give exit code 1");
+    let text = stdout(&out);
+    assert!(text.contains("1 errors"), "{text}");
+    assert!(
+        text.contains("ERROR a/a1: job create:heat_worker:a:a1:1:") && text.contains("template a"),
+        "{text}"
+    );
+    assert!(
+        text.contains("stack b_b1  create  template b  timeout 2 min"),
+        "{text}"
+    );
+    let plan = json_of(&esi(&["plan", &path, "--output", "json"]));
+    assert_eq!(plan["summary"]["errors"], 1);
+    assert_eq!(plan["resources"][0]["jobs"][0]["stack"], Value::Null);
+    assert!(plan["resources"][1]["jobs"][0]["stack"].is_object());
+}
+
+// ------------------------------------------------------------------------------------------
+// Secrets
+// ------------------------------------------------------------------------------------------
+
+/// Planted values that `plan` and `expand` must both hide: they sit in secret-named fields
+/// (passwords, communities, keys) of resource bodies and reach secret-named params.
+const PLANTED: [&str; 3] = [
+    "PLANTED-router-password-7f3a",
+    "PLANTED-snmp-community-91c2",
+    "PLANTED-bgp-auth-key-0d4e",
+];
+
+/// A password nested in an object param with a neutral name (`credentials.password`): every
+/// output must mask it by its member name.
+const PLANTED_NESTED: &str = "PLANTED-nested-password-c8a1";
+
+/// A value behind a neutral name that only the template declares `hidden: true`. Only the plan
+/// renders templates, so only the plan can know it is secret; `esi expand` prints job records.
+const PLANTED_HIDDEN: &str = "PLANTED-hidden-banner-5b8e";
+
+const SECRET_TEMPLATE: &str = r#"heat_template_version: 2013-05-23
+description: "router {{ jinja_name }} (login {{ jinja_password }})"
+parameters:
+  device_ip: {type: string}
+  device_password: {type: string, hidden: true}
+  community: {type: string, hidden: true}
+  login_banner: {type: string, hidden: true}
+  admin_password: {type: string}
+  credentials: {type: json}
+  bgp_auth_key: {type: string}
+resources:
+  netconf_box:
+    type: OS::Contrail::NetconfNamedConfigs
+    properties:
+      device_ip: {get_param: device_ip}
+      port: 830
+      username: admin
+      password: {get_param: device_password}
+      configs:
+        - path:
+            - {config_type: tag, xml_type: tag, tag: system}
+            - {config_type: tag, xml_type: tag, tag: login}
+          config:
+            str_replace:
+              template: "message \"BANNER\";\nuser admin { authentication { plain-text-password-value \"PW\"; } }\nkey KEY;\n"
+              params: {BANNER: {get_param: login_banner}, PW: {get_param: admin_password}, KEY: {get_param: bgp_auth_key}}
+  monitor:
+    type: ESI::Monitoring::MonitoringTarget
+    properties:
+      type: snmp_device
+      resource_type: boxes
+      resource_id: box-1
+      properties:
+        device_ip: {get_param: device_ip}
+        community_name: {get_param: community}
+        password: {get_param: device_password}
+        note: {get_param: login_banner}
+        credentials: {get_param: credentials}
+"#;
+
+fn secret_world() -> Value {
+    json!({
+        "name": "secrets",
+        "schemas": {"box": {"template_path": "Cbox"}},
+        "heat_templates": {
+            "box": {
+                "parameter_mappings": {
+                    "heat_timeout": "C5",
+                    "device_ip": "Pip",
+                    "device_password": "Ppassword",
+                    "community": "Psnmp_community",
+                    "login_banner": "Pbanner",
+                    "admin_password": "Ppassword",
+                    "credentials": "Pcredentials",
+                    "bgp_auth_key": "Pauth_key",
+                    "jinja_name": "Pname",
+                    "jinja_password": "Ppassword"
+                },
+                "template_file": SECRET_TEMPLATE
+            }
+        },
+        "resources": {
+            "box": {"box-1": {"version": 1, "body": {
+                "id": "box-1",
+                "name": "box-one",
+                "ip": "192.0.2.99",
+                "password": PLANTED[0],
+                "snmp_community": PLANTED[1],
+                "auth_key": PLANTED[2],
+                "credentials": {"username": "admin", "password": PLANTED_NESTED},
+                "banner": PLANTED_HIDDEN
+            }}}
+        }
+    })
+}
+
+#[test]
+fn no_planted_secret_appears_in_any_output() {
+    let path = write_world("secrets", &secret_world());
+    let path = path.to_string_lossy().into_owned();
+    let debug = [("ESI_LOG", "debug")];
+    let runs: Vec<(Vec<&str>, bool)> = vec![
+        (vec!["plan", &path], true),
+        (vec!["plan", &path, "--output", "json"], true),
+        (vec!["plan", &path, "--resource", "box/box-1"], true),
+        (vec!["expand", &path], false),
+        (vec!["expand", &path, "--output", "json"], false),
+    ];
+    let out = esi_env(&["expand", &path, "--output", "json"], &debug);
+    assert!(
+        !stdout(&out).contains(PLANTED_NESTED),
+        "expand --output json redacts nested members"
+    );
+    for (args, is_plan) in runs {
+        let out = esi_env(&args, &debug);
+        let all = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{args:?} failed:\n{all}");
+        assert!(
+            all.contains("box-1"),
+            "{args:?} printed nothing useful:\n{all}"
+        );
+        for planted in PLANTED.iter().chain([&PLANTED_NESTED]) {
+            assert!(!all.contains(planted), "{args:?} leaks {planted}:\n{all}");
+        }
+        if is_plan {
+            for planted in [PLANTED_HIDDEN] {
+                assert!(!all.contains(planted), "{args:?} leaks {planted}:\n{all}");
+            }
+            // the plan did render and compose what carries the secrets (masked, not dropped)
+            assert!(all.contains("******"), "{args:?}:\n{all}");
+            assert!(all.contains("system"), "{args:?}: no device config:\n{all}");
+        }
+    }
+}
+
+#[test]
+fn the_secret_world_plan_masks_in_place() {
+    let path = write_world("secrets-shape", &secret_world());
+    let plan = json_of(&esi(&["plan", &path.to_string_lossy(), "--output", "json"]));
+    let job = &plan["resources"][0]["jobs"][0];
+    let params = job["stack"]["parameters"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let by_name = |n: &str| {
+        params
+            .iter()
+            .find(|p| p["name"] == n)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(by_name("login_banner")["heat"], "******", "hidden");
+    assert_eq!(by_name("login_banner")["value"], "******");
+    assert_eq!(by_name("admin_password")["value"], "******", "secret name");
+    assert_eq!(
+        by_name("credentials")["value"]["password"],
+        "******",
+        "nested"
+    );
+    assert_eq!(by_name("credentials")["value"]["username"], "admin");
+    assert_eq!(
+        by_name("device_ip")["value"],
+        "192.0.2.99",
+        "the rest stays"
+    );
+    let template = job["stack"]["template"].as_str().unwrap_or_default();
+    assert!(
+        template.contains("router box-one (login ******)"),
+        "{template}"
+    );
+    let config = plan["devices"][0]["configs"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(config.contains("message \"******\";"), "{config}");
+    assert!(
+        config.contains("plain-text-password-value \"******\";"),
+        "{config}"
+    );
+    assert!(config.contains("key ******;"), "{config}");
+}

@@ -1,0 +1,527 @@
+//! The CollectorAgent (monitoring.md) as an in-process component: it holds the targets that
+//! `ESI::Monitoring::MonitoringTarget` resources register, polls their devices through a
+//! [`DeviceRegistry`], runs the etcd syncer with its hold window
+//! ([`crate::exec::monitor::EtcdSync`]) and returns the `/monitoring/v2.0/<plural>/<id>`
+//! writes and deletes as plain data ([`MonitoringWrite`]).
+//!
+//! No store access (the runtime applies the writes) and no timers: [`Collector::poll`] is
+//! called with the current time and polls the targets that are due; a target is first due one
+//! interval after its creation (monitoring.md §3, 60 s by default). The creation time of a
+//! target (the start of its hold window) is read from the [`Clock`] given at construction.
+//!
+//! What is polled, per target type (decisions O4, O5, O7 of open-questions.md):
+//!
+//! | type | poll | status |
+//! |---|---|---|
+//! | `snmp_device`, `snmp_device_fw`, `snmp_device_lb` | [`Device::ping`] on `device_ip` with the community | `UP` |
+//! | `snmp_ports_status`, `snmp_ports` | [`Device::interface_status`] of `if_name` | `UP` / `DOWN` |
+//! | `vrrp_pool` | [`Device::vrrp_status`] of every vrid on `primary`/`secondary` `interface` | `{"primary": "MASTER", …}`, `primary_vrid<i>` keys for several vrids; a router that fails → `FAIL` for its keys |
+//! | `bgp_pool` | [`Device::bgp_peer_status`] of `peer_address` in `instance` | `{"primary": "ESTABLISHED", …}` |
+//! | `virtual_machine_interface`, `compute` | nothing to poll in the embedded default (the resource exists while its stack does) | `UP` |
+//! | `snmp_ports_metric`, `igs_counter` | tsdb only: never polled for etcd | – |
+//! | any other type | – | a failure |
+//!
+//! A failed poll (device unknown, unreachable, interface not found …) counts as a failure; the
+//! status `FAIL` is published after `fail_threshold` consecutive failures (default 2) and the
+//! counter resets on success.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::{json, Map, Value};
+
+use crate::device::{Credentials, Device, DeviceAddress, DeviceRegistry};
+use crate::exec::monitor::{target_response, EtcdSync, MonitorError, MonitoringTarget, Timestamp};
+use crate::heat::ids::SeededIds;
+use crate::secret::{redact, Secret};
+
+pub use crate::exec::monitor::MonitoringWrite;
+
+/// Errors of registering a target (the agent's `400`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CollectorError {
+    /// The request body is not a valid target.
+    #[error("monitoring target {target}: {reason}")]
+    Malformed {
+        /// `<resource_type>/<resource_id>` or `?`.
+        target: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl From<MonitorError> for CollectorError {
+    fn from(e: MonitorError) -> Self {
+        let target = match &e {
+            MonitorError::MalformedTarget { target, .. } => target.clone(),
+            _ => "?".into(),
+        };
+        CollectorError::Malformed {
+            target,
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// A source of the current time.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> Timestamp;
+}
+
+/// The system clock (UTC).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        Timestamp(nanos)
+    }
+}
+
+/// A clock that moves only when told (simulations and tests).
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    /// A clock at `start`.
+    pub fn new(start: Timestamp) -> Self {
+        ManualClock(AtomicI64::new(start.0))
+    }
+
+    /// Sets the time.
+    pub fn set(&self, t: Timestamp) {
+        self.0.store(t.0, Ordering::SeqCst);
+    }
+
+    /// Moves the time forward by `secs` seconds.
+    pub fn advance(&self, secs: f64) {
+        let t = Timestamp(self.0.load(Ordering::SeqCst)).plus_seconds(secs);
+        self.0.store(t.0, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(self.0.load(Ordering::SeqCst))
+    }
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// `YYYY-MM-DDThh:mm:ssZ` (second precision, as the agent writes `created_at`).
+pub fn rfc3339_seconds(t: Timestamp) -> String {
+    let secs = t.unix_seconds();
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Settings of the collector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollectorConfig {
+    /// Seconds between polls of a target (60 recorded).
+    pub interval_secs: f64,
+    /// Consecutive failed polls before `FAIL` is published (decision O7: 2).
+    pub fail_threshold: u32,
+    /// The agent's advertised base URL (`monitorer`, the prefix of `link`).
+    pub monitorer: String,
+    /// Seed of the target ids.
+    pub seed: u64,
+}
+
+impl Default for CollectorConfig {
+    fn default() -> Self {
+        CollectorConfig {
+            interval_secs: 60.0,
+            fail_threshold: 2,
+            monitorer: "http://collector.esi.local:7070".into(),
+            seed: 0,
+        }
+    }
+}
+
+struct Registered {
+    /// The request body (secrets included: the agent logs in with them).
+    body: Value,
+    /// The response document (secrets masked).
+    response: Value,
+    sync: Option<EtcdSync>,
+    next_due: Timestamp,
+    failures: u32,
+    last: Option<(Value, Timestamp, Timestamp)>,
+}
+
+#[derive(Default)]
+struct State {
+    targets: BTreeMap<String, Registered>,
+    created: BTreeMap<String, u64>,
+    pending: Vec<MonitoringWrite>,
+}
+
+/// The in-process CollectorAgent.
+pub struct Collector {
+    registry: Arc<dyn DeviceRegistry>,
+    clock: Arc<dyn Clock>,
+    config: CollectorConfig,
+    ids: SeededIds,
+    state: Mutex<State>,
+}
+
+impl fmt::Debug for Collector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Collector")
+            .field("targets", &self.lock().targets.len())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outcome of one poll of one target.
+enum Observation {
+    Status(Value),
+    Failed(String),
+    Skip,
+}
+
+fn text(v: &Value, field: &str) -> Option<String> {
+    match v.get(field)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn port_of(v: &Value) -> Option<u16> {
+    match v.get("port")? {
+        Value::Number(n) => n.as_u64().and_then(|p| u16::try_from(p).ok()),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+impl Collector {
+    /// A collector polling through `registry`, reading creation times from `clock`.
+    pub fn new(
+        registry: Arc<dyn DeviceRegistry>,
+        clock: Arc<dyn Clock>,
+        config: CollectorConfig,
+    ) -> Self {
+        Collector {
+            registry,
+            clock,
+            ids: SeededIds::new(config.seed),
+            config,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `POST /targets`: registers a target (the resolved properties of a MonitoringTarget
+    /// resource) and returns the `201` body: the request plus `id`, `created_at`, `monitorer`,
+    /// `link`, with secrets masked (decision O3).
+    pub fn register(&self, request: &Value) -> Result<Value, CollectorError> {
+        let now = self.clock.now();
+        let created = Timestamp(now.unix_seconds().saturating_mul(1_000_000_000));
+        let created_at = rfc3339_seconds(created);
+        let identity: Vec<String> = ["resource_type", "resource_id", "field_name", "version"]
+            .iter()
+            .map(|f| text(request, f).unwrap_or_default())
+            .collect();
+        let mut st = self.lock();
+        let key = identity.join("/");
+        let n = st.created.get(&key).copied().unwrap_or(0);
+        let mut parts: Vec<&str> = vec!["target"];
+        parts.extend(identity.iter().map(String::as_str));
+        let count = n.to_string();
+        parts.push(&count);
+        let id = self.ids.uuid(&parts);
+        let full = target_response(request, &id, &created_at, &self.config.monitorer);
+        let target = MonitoringTarget::from_value(&full)?;
+        let sync = EtcdSync::new(&target, None)?;
+        st.created.insert(key, n + 1);
+        let mut response = full;
+        redact(&mut response);
+        tracing::debug!(target = %target.label(), id = %id, kind = %target.target_type, "monitoring target registered");
+        st.targets.insert(
+            id,
+            Registered {
+                body: request.clone(),
+                response: response.clone(),
+                sync,
+                next_due: created.plus_seconds(self.config.interval_secs),
+                failures: 0,
+                last: None,
+            },
+        );
+        Ok(response)
+    }
+
+    /// `DELETE /targets/<id>`: stops polling; the target's `/monitoring` key is deleted (the
+    /// delete is returned by the next poll). `false` for an unknown id (the agent's `404`,
+    /// which Heat treats as success).
+    pub fn unregister(&self, id: &str) -> bool {
+        let mut st = self.lock();
+        let Some(mut t) = st.targets.remove(id) else {
+            return false;
+        };
+        if let Some(w) = t.sync.as_mut().and_then(EtcdSync::delete) {
+            st.pending.push(w);
+        }
+        tracing::debug!(id, "monitoring target deleted");
+        true
+    }
+
+    /// `GET /targets/<id>`: the target document (secrets masked) with `values` once polled.
+    pub fn target(&self, id: &str) -> Option<Value> {
+        let st = self.lock();
+        let t = st.targets.get(id)?;
+        let mut doc = t.response.clone();
+        if let (Some((value, reported, changed)), Value::Object(m)) = (&t.last, &mut doc) {
+            m.insert(
+                "values".into(),
+                json!([{"reporter": "esi-collector", "key": "status", "value": value,
+                        "last_reported": rfc3339_seconds(*reported),
+                        "last_changed": rfc3339_seconds(*changed),
+                        "fail_counter": t.failures}]),
+            );
+        }
+        Some(doc)
+    }
+
+    /// Ids of the registered targets (sorted).
+    pub fn target_ids(&self) -> Vec<String> {
+        self.lock().targets.keys().cloned().collect()
+    }
+
+    /// When the next target is due, if any target is polled for etcd.
+    pub fn next_due(&self) -> Option<Timestamp> {
+        self.lock()
+            .targets
+            .values()
+            .filter(|t| t.sync.is_some())
+            .map(|t| t.next_due)
+            .min()
+    }
+
+    /// Polls every target due at `now` and returns the etcd writes, deletes of unregistered
+    /// targets first.
+    pub async fn poll(&self, now: Timestamp) -> Vec<MonitoringWrite> {
+        self.poll_targets(now, false).await
+    }
+
+    /// Polls every target now, due or not (for runs that do not simulate time).
+    pub async fn poll_all(&self, now: Timestamp) -> Vec<MonitoringWrite> {
+        self.poll_targets(now, true).await
+    }
+
+    async fn poll_targets(&self, now: Timestamp, all: bool) -> Vec<MonitoringWrite> {
+        let (mut writes, due): (Vec<MonitoringWrite>, Vec<(String, Value)>) = {
+            let mut st = self.lock();
+            let due = st
+                .targets
+                .iter()
+                .filter(|(_, t)| t.sync.is_some() && (all || t.next_due <= now))
+                .map(|(id, t)| (id.clone(), t.body.clone()))
+                .collect();
+            (std::mem::take(&mut st.pending), due)
+        };
+        for (id, body) in due {
+            let observation = self.observe(&body).await;
+            let mut st = self.lock();
+            let threshold = self.config.fail_threshold.max(1);
+            let interval = self.config.interval_secs;
+            let Some(t) = st.targets.get_mut(&id) else {
+                continue; // unregistered while polling
+            };
+            while t.next_due <= now {
+                t.next_due = t.next_due.plus_seconds(interval.max(1.0));
+            }
+            let status = match observation {
+                Observation::Skip => continue,
+                Observation::Status(s) => {
+                    t.failures = 0;
+                    s
+                }
+                Observation::Failed(reason) => {
+                    t.failures += 1;
+                    tracing::debug!(id = %id, failures = t.failures, reason = %reason, "poll failed");
+                    if t.failures < threshold {
+                        continue;
+                    }
+                    Value::String("FAIL".into())
+                }
+            };
+            let changed = match &t.last {
+                Some((prev, _, changed)) if *prev == status => *changed,
+                _ => now,
+            };
+            t.last = Some((status.clone(), now, changed));
+            if let Some(w) = t.sync.as_mut().and_then(|s| s.next(&status, now)) {
+                writes.push(w);
+            }
+        }
+        writes
+    }
+
+    async fn connect(
+        &self,
+        host: Option<String>,
+        port: Option<u16>,
+        credentials: Credentials,
+    ) -> Result<Arc<dyn Device>, String> {
+        let host = host.ok_or_else(|| "no device address".to_string())?;
+        self.registry
+            .connect(&DeviceAddress { host, port }, &credentials)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn observe(&self, body: &Value) -> Observation {
+        let kind = body.get("type").and_then(Value::as_str).unwrap_or("");
+        let props = body.get("properties").cloned().unwrap_or(Value::Null);
+        let community = || {
+            Credentials::Community(Secret::new(
+                text(&props, "community_name").unwrap_or_default(),
+            ))
+        };
+        match kind {
+            "snmp_device" | "snmp_device_fw" | "snmp_device_lb" => {
+                match self
+                    .connect(text(&props, "device_ip"), None, community())
+                    .await
+                {
+                    Ok(d) => match d.ping().await {
+                        Ok(()) => Observation::Status("UP".into()),
+                        Err(e) => Observation::Failed(e.to_string()),
+                    },
+                    Err(e) => Observation::Failed(e),
+                }
+            }
+            "snmp_ports_status" | "snmp_ports" => {
+                let if_name = text(&props, "if_name").unwrap_or_default();
+                match self
+                    .connect(text(&props, "device_ip"), None, community())
+                    .await
+                {
+                    Ok(d) => match d.interface_status(&if_name).await {
+                        Ok(s) => Observation::Status(s.as_str().into()),
+                        Err(e) => Observation::Failed(e.to_string()),
+                    },
+                    Err(e) => Observation::Failed(e),
+                }
+            }
+            "vrrp_pool" | "bgp_pool" => self.observe_pair(kind, &props).await,
+            "virtual_machine_interface" | "compute" => Observation::Status("UP".into()),
+            "snmp_ports_metric" | "igs_counter" => Observation::Skip,
+            other => Observation::Failed(format!("unsupported target type {other}")),
+        }
+    }
+
+    async fn observe_pair(&self, kind: &str, props: &Value) -> Observation {
+        let vrids: Vec<u32> = match props.get("vrid") {
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|v| match v {
+                    Value::Number(n) => n.as_u64().and_then(|x| u32::try_from(x).ok()),
+                    Value::String(s) => s.trim().parse().ok(),
+                    _ => None,
+                })
+                .collect(),
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .and_then(|x| u32::try_from(x).ok())
+                .into_iter()
+                .collect(),
+            _ => Vec::new(),
+        };
+        if kind == "vrrp_pool" && vrids.is_empty() {
+            return Observation::Failed("vrrp_pool without vrid".into());
+        }
+        let mut status = Map::new();
+        for role in ["primary", "secondary"] {
+            let Some(r) = props.get(role) else {
+                continue;
+            };
+            let credentials = Credentials::Login {
+                username: text(r, "login").unwrap_or_default(),
+                password: Secret::new(text(r, "password").unwrap_or_default()),
+            };
+            let device = self.connect(text(r, "host"), port_of(r), credentials).await;
+            if kind == "bgp_pool" {
+                let instance = text(props, "instance").unwrap_or_default();
+                let peer = text(r, "peer_address").unwrap_or_default();
+                let state = match &device {
+                    Ok(d) => d
+                        .bgp_peer_status(&instance, &peer)
+                        .await
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_else(|_| "FAIL".into()),
+                    Err(_) => "FAIL".into(),
+                };
+                status.insert(role.into(), state.into());
+                continue;
+            }
+            let interface = text(r, "interface").unwrap_or_default();
+            for (i, vrid) in vrids.iter().enumerate() {
+                let key = if vrids.len() == 1 {
+                    role.to_string()
+                } else {
+                    format!("{role}_vrid{}", i + 1)
+                };
+                let state = match &device {
+                    Ok(d) => d
+                        .vrrp_status(&interface, *vrid)
+                        .await
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_else(|_| "FAIL".into()),
+                    Err(_) => "FAIL".into(),
+                };
+                status.insert(key, state.into());
+            }
+        }
+        if status.is_empty() {
+            return Observation::Failed(format!("{kind} without primary/secondary"));
+        }
+        Observation::Status(Value::Object(status))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_rfc3339() {
+        let t = Timestamp::parse("2018-04-16T00:12:47Z").unwrap();
+        assert_eq!(rfc3339_seconds(t), "2018-04-16T00:12:47Z");
+        let t = Timestamp::parse("1999-12-31T23:59:59.9Z").unwrap();
+        assert_eq!(rfc3339_seconds(t), "1999-12-31T23:59:59Z");
+        assert_eq!(rfc3339_seconds(Timestamp(0)), "1970-01-01T00:00:00Z");
+    }
+}
