@@ -362,6 +362,8 @@ fn no_planted_secret_appears_in_any_output() {
         (vec!["plan", &path, "--resource", "box/box-1"], true),
         (vec!["expand", &path], false),
         (vec!["expand", &path, "--output", "json"], false),
+        (vec!["run", &path], false),
+        (vec!["run", &path, "--output", "json"], false),
     ];
     let out = esi_env(&["expand", &path, "--output", "json"], &debug);
     assert!(
@@ -438,4 +440,110 @@ fn the_secret_world_plan_masks_in_place() {
         "{config}"
     );
     assert!(config.contains("key ******;"), "{config}");
+}
+
+/// `esi run` on the example world, then the scripted modify and deletes: the routers'
+/// configuration follows each change.
+#[test]
+fn run_follows_each_change_on_the_routers() {
+    let world = repo().join("examples/vpn-gateway");
+    let changes = world.join("changes.yaml");
+    let (w, c) = (world.display().to_string(), changes.display().to_string());
+    let out = esi(&["run", &w, "--changes", &c, "--output", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = json_of(&out);
+    let phases = doc["phases"].as_array().expect("phases");
+    assert_eq!(phases.len(), 5, "load + 4 changes");
+    let routers = |p: &Value| -> Vec<String> {
+        p["devices"]
+            .as_object()
+            .expect("devices")
+            .values()
+            .map(|v| v.as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let row = |p: &Value, ty: &str| -> Value {
+        p["resources"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["type"] == ty)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    // after the load: both routers carry the gateway with the 10M policer
+    let load = routers(&phases[0]);
+    assert_eq!(load.len(), 2);
+    assert!(
+        load.iter()
+            .all(|c| c.contains("bandwidth-limit 10m") && c.contains("VPNGW-")),
+        "{load:?}"
+    );
+    assert_eq!(
+        row(&phases[0], "vpn_gateway")["worker_state"],
+        "CREATE_COMPLETED"
+    );
+    // after the modify: 50M on both, 10M gone; the gateway is at version 2
+    let modified = routers(&phases[1]);
+    assert!(
+        modified
+            .iter()
+            .all(|c| c.contains("bandwidth-limit 50m") && !c.contains("bandwidth-limit 10m")),
+        "{modified:?}"
+    );
+    assert_eq!(row(&phases[1], "vpn_gateway")["version"], 2);
+    assert_eq!(
+        row(&phases[1], "vpn_gateway")["worker_state"],
+        "MODIFY_COMPLETED"
+    );
+    // after the deletes: the gateway and its interface are gone from the store and the routers
+    let last = phases.last().expect("last");
+    assert_eq!(row(last, "vpn_gateway")["version"], Value::Null, "deleted");
+    assert!(
+        routers(last).iter().all(|c| !c.contains("VPNGW-")),
+        "{:?}",
+        routers(last)
+    );
+    assert!(
+        routers(last)
+            .iter()
+            .all(|c| c.contains("flexible-vlan-tagging")),
+        "the HA interface stays"
+    );
+    // the top-level shape scripts rely on
+    assert_eq!(doc["resources"], last["resources"]);
+    for r in doc["resources"].as_array().expect("rows") {
+        for field in [
+            "type",
+            "id",
+            "version",
+            "worker_state",
+            "orchestration_state",
+            "monitoring",
+            "error",
+        ] {
+            assert!(r.get(field).is_some(), "missing {field} in {r}");
+        }
+    }
+}
+
+#[test]
+fn run_text_shows_states_and_router_configuration() {
+    let world = repo().join("examples/vpn-gateway").display().to_string();
+    let out = esi(&["run", &world]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(
+        text.contains("CREATE_COMPLETED") && text.contains("READ_COMPLETE"),
+        "{text}"
+    );
+    assert!(
+        text.contains("router 192.0.2.11:") && text.contains("router 192.0.2.12:"),
+        "{text}"
+    );
+    assert!(!text.contains("example-secret"), "no secret in the output");
 }

@@ -39,13 +39,17 @@ fn schemas() -> Value {
     Value::Object(m)
 }
 
+/// Every generated type renders to the same small stack: one resource, whose id is the `id`
+/// output the other types' `output_key` params read.
+const TEMPLATE: &str = "heat_template_version: 2013-05-23\nresources:\n  node:\n    type: OS::Heat::None\noutputs:\n  id:\n    value: {get_resource: node}\n";
+
 fn templates() -> Value {
     let base = |extra: Value| {
         let mut m = json!({"name": "Pname", "heat_timeout": "C5", "version": "Vauto", "tenant_id": "Ptenant_id"});
         if let (Value::Object(o), Value::Object(e)) = (&mut m, extra) {
             o.extend(e);
         }
-        json!({"handler": "heat_worker", "watch": [], "template_file": "heat_template_version: 2013-05-23\n", "parameter_mappings": m})
+        json!({"handler": "heat_worker", "watch": [], "template_file": TEMPLATE, "parameter_mappings": m})
     };
     json!({
         "zone": base(json!({})),

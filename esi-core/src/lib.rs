@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod catalog;
+pub mod clock;
 pub mod collector;
 pub mod conformance;
 pub mod device;

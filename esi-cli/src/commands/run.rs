@@ -1,16 +1,157 @@
 //! `esi run WORLD [--changes FILE]`: the whole system on the embedded default.
 
+use crate::worlddir::{load_world, read_document};
 use crate::Output;
-use anyhow::Result;
+use anyhow::{Context, Result};
+use esi_core::runtime::embedded::{self, EmbeddedOptions, Phase};
+use esi_core::runtime::sim::Change;
+use esi_core::secret::redact;
+use serde_json::json;
+use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
 /// Runs a world to quiescence, applies scripted changes, prints the final state.
 pub fn run(
-    _world: &Path,
-    _changes: Option<&Path>,
-    _output: Output,
-    _seed: u64,
+    world_path: &Path,
+    changes: Option<&Path>,
+    output: Output,
+    seed: u64,
 ) -> Result<ExitCode> {
-    anyhow::bail!("esi run is not implemented yet")
+    let world = load_world(world_path)?;
+    let changes: Vec<Change> = match changes {
+        Some(p) => serde_json::from_value(read_document(p)?)
+            .with_context(|| format!("reading changes from {}", p.display()))?,
+        None => Vec::new(),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
+    let options = EmbeddedOptions {
+        seed,
+        ..EmbeddedOptions::default()
+    };
+    let phases = rt.block_on(embedded::run(&world, &changes, &options))?;
+    let errors = phases
+        .last()
+        .map(|p| {
+            p.resources
+                .iter()
+                .filter(|r| {
+                    r.worker_state
+                        .as_deref()
+                        .is_some_and(|s| s.ends_with("_ERROR"))
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    match output {
+        Output::Json => {
+            let mut doc = match phases.last() {
+                Some(last) => json!({
+                    "resources": last.resources,
+                    "devices": last.devices,
+                    "phases": phases,
+                }),
+                None => json!({"resources": [], "devices": {}, "phases": []}),
+            };
+            redact(&mut doc);
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        Output::Text => print!("{}", to_text(&phases)),
+    }
+    Ok(if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Per phase: the resource table, then each router's configuration.
+pub fn to_text(phases: &[Phase]) -> String {
+    let mut s = String::new();
+    for (i, p) in phases.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "{}== after {} ({}/{})",
+            if i > 0 { "\n" } else { "" },
+            p.label,
+            i + 1,
+            phases.len()
+        );
+        for f in &p.faults {
+            let _ = writeln!(s, "   fault injected: {f}");
+        }
+        let rows: Vec<[String; 6]> = p
+            .resources
+            .iter()
+            .map(|r| {
+                let mut monitoring = r.monitoring.clone().unwrap_or(serde_json::Value::Null);
+                redact(&mut monitoring);
+                [
+                    format!("{}/{}", r.resource_type, short(&r.id)),
+                    r.version
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "deleted".into()),
+                    r.worker_state.clone().unwrap_or_else(|| "-".into()),
+                    r.orchestration_state
+                        .clone()
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or_else(|| "-".into()),
+                    if monitoring.is_null() {
+                        "-".into()
+                    } else {
+                        monitoring.to_string()
+                    },
+                    r.error
+                        .clone()
+                        .filter(|e| !e.is_empty())
+                        .unwrap_or_default(),
+                ]
+            })
+            .collect();
+        let header = [
+            "resource",
+            "version",
+            "worker_state",
+            "orchestration_state",
+            "monitoring",
+            "error",
+        ];
+        let widths: Vec<usize> = (0..5)
+            .map(|c| {
+                rows.iter()
+                    .map(|r| r[c].chars().count())
+                    .chain([header[c].len()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let line = |cols: [&str; 6]| {
+            let mut l = String::from("   ");
+            for (c, w) in widths.iter().enumerate() {
+                let _ = write!(l, "{:w$}  ", cols[c], w = *w);
+            }
+            l.push_str(cols[5]);
+            l.trim_end().to_string()
+        };
+        let _ = writeln!(s, "{}", line(header));
+        for r in &rows {
+            let _ = writeln!(s, "{}", line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]));
+        }
+        for (name, config) in &p.devices {
+            let _ = writeln!(s, "\n   router {name}:");
+            if config.trim().is_empty() {
+                let _ = writeln!(s, "     (empty configuration)");
+            }
+            for l in config.lines() {
+                let _ = writeln!(s, "     {l}");
+            }
+        }
+    }
+    s
+}
+
+fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
 }

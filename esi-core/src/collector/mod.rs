@@ -25,9 +25,9 @@
 //! status `FAIL` is published after `fail_threshold` consecutive failures (default 2) and the
 //! counter resets on success.
 
+pub use crate::clock::{Clock, ManualClock, SystemClock};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{json, Map, Value};
@@ -62,54 +62,6 @@ impl From<MonitorError> for CollectorError {
             target,
             reason: e.to_string(),
         }
-    }
-}
-
-/// A source of the current time.
-pub trait Clock: Send + Sync {
-    /// Now.
-    fn now(&self) -> Timestamp;
-}
-
-/// The system clock (UTC).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        Timestamp(nanos)
-    }
-}
-
-/// A clock that moves only when told (simulations and tests).
-#[derive(Debug, Default)]
-pub struct ManualClock(AtomicI64);
-
-impl ManualClock {
-    /// A clock at `start`.
-    pub fn new(start: Timestamp) -> Self {
-        ManualClock(AtomicI64::new(start.0))
-    }
-
-    /// Sets the time.
-    pub fn set(&self, t: Timestamp) {
-        self.0.store(t.0, Ordering::SeqCst);
-    }
-
-    /// Moves the time forward by `secs` seconds.
-    pub fn advance(&self, secs: f64) {
-        let t = Timestamp(self.0.load(Ordering::SeqCst)).plus_seconds(secs);
-        self.0.store(t.0, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Timestamp {
-        Timestamp(self.0.load(Ordering::SeqCst))
     }
 }
 
@@ -317,6 +269,11 @@ impl Collector {
     /// Ids of the registered targets (sorted).
     pub fn target_ids(&self) -> Vec<String> {
         self.lock().targets.keys().cloned().collect()
+    }
+
+    /// Seconds between polls of a target.
+    pub fn interval_secs(&self) -> f64 {
+        self.config.interval_secs
     }
 
     /// When the next target is due, if any target is polled for etcd.

@@ -347,6 +347,22 @@ impl LocalHeat {
         self.lock().faults.remove(name);
     }
 
+    /// The values of every hidden or secret-named parameter of every stack, unmasked: only
+    /// meant to feed an output scrubber ([`crate::plan::Scrubber`]), never to be printed.
+    pub fn secret_parameter_values(&self) -> Vec<Value> {
+        let st = self.lock();
+        st.stacks
+            .values()
+            .flat_map(|s| {
+                s.parameters
+                    .iter()
+                    .filter(|(k, _)| s.hidden.contains(*k) || crate::secret::is_secret_name(k))
+                    .map(|(_, v)| v.clone())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     /// The stack named `name`.
     pub fn stack(&self, name: &str) -> Option<StackSnapshot> {
         let st = self.lock();

@@ -60,7 +60,10 @@ pub struct Manager {
     suffixes: Box<dyn SuffixSource + Send>,
     prefixes: BTreeMap<String, String>,
     leader: Option<Leadership>,
-    cache: ResourceSet,
+    /// The configuration as the API holds it (mapping walks read it).
+    view: ResourceSet,
+    /// Version and body last processed per resource (the `/esi-worker/config` cache).
+    processed: HashMap<ResourceRef, (u64, Value)>,
     in_flight: InFlight,
     waiting: BTreeSet<String>,
     requeues: HashMap<String, u32>,
@@ -89,7 +92,8 @@ impl Manager {
             suffixes,
             prefixes,
             leader: None,
-            cache: ResourceSet::default(),
+            view: ResourceSet::default(),
+            processed: HashMap::new(),
             in_flight: InFlight::new(),
             waiting: BTreeSet::new(),
             requeues: HashMap::new(),
@@ -178,7 +182,8 @@ impl Manager {
     fn step_down(&mut self) {
         tracing::warn!(manager = %self.name, "stepping down: dropping in-memory state");
         self.leader = None;
-        self.cache = ResourceSet::default();
+        self.view = ResourceSet::default();
+        self.processed.clear();
         self.in_flight = InFlight::new();
         self.waiting.clear();
         self.requeues.clear();
@@ -218,7 +223,8 @@ impl Manager {
     /// and the cleanup of every cached resource whose `/config` is gone, then watch from the
     /// revision of the listing.
     async fn resync(&mut self) -> Result<(), RuntimeError> {
-        self.cache = ResourceSet::default();
+        self.view = ResourceSet::default();
+        self.processed.clear();
         self.in_flight = InFlight::new();
         self.waiting.clear();
         self.pending.clear();
@@ -290,11 +296,14 @@ impl Manager {
             };
             let version = v.get("version").and_then(Value::as_u64).unwrap_or(0);
             let body = v.get("body").cloned().unwrap_or(Value::Null);
-            self.cache.insert(Resource::new(ty, id, body, version));
+            self.processed
+                .insert(ResourceRef::new(ty, id), (version, body));
         }
         let (config, rev) = self.store.range(&format!("{}/", keys::CONFIG)).await?;
         let mut seen: BTreeSet<ResourceRef> = BTreeSet::new();
-        let mut changed: Vec<(Revision, String, String)> = Vec::new();
+        // Replayed in creation order: the API only accepts references to resources that exist, so
+        // creation order respects every relation (a re-delivered event keeps its create revision).
+        let mut changed: Vec<((Revision, Revision), String, String)> = Vec::new();
         for kv in config {
             let Some(rest) = kv.key.strip_prefix(keys::CONFIG) else {
                 continue;
@@ -302,13 +311,26 @@ impl Manager {
             let Some((ty, id)) = self.type_of(rest) else {
                 continue;
             };
-            seen.insert(ResourceRef::new(ty.clone(), id.clone()));
-            let newer = match (decode_config(&kv.value), self.cache.get(&ty, &id)) {
-                (Ok(c), Some(cached)) => c.version > cached.version,
+            let key = ResourceRef::new(ty.clone(), id.clone());
+            let decoded = decode_config(&kv.value);
+            if let Ok(c) = &decoded {
+                // The view holds everything the API holds, so a replayed change can walk to
+                // resources whose own events come later in the replay.
+                let mut r = Resource::new(ty.clone(), id.clone(), c.body.clone(), c.version);
+                r.marked_for_deletion = c.marked_for_deletion;
+                self.view.insert(r);
+            }
+            let newer = match (&decoded, self.processed.get(&key)) {
+                (Ok(c), Some((v, _))) => c.version > *v,
                 _ => true,
             };
+            seen.insert(key);
             if newer {
-                changed.push((kv.mod_revision, kv.key.clone(), kv.value.clone()));
+                changed.push((
+                    (kv.create_revision, kv.mod_revision),
+                    kv.key.clone(),
+                    kv.value.clone(),
+                ));
             }
         }
         changed.sort();
@@ -316,10 +338,10 @@ impl Manager {
             self.pending.push_back(Pending::Put { key, value });
         }
         let gone: Vec<ResourceRef> = self
-            .cache
-            .iter()
-            .map(|r| r.key.clone())
+            .processed
+            .keys()
             .filter(|k| !seen.contains(k))
+            .cloned()
             .collect();
         for k in gone {
             if let Some(schema) = self.catalog.schemas.get(&k.resource_type) {
@@ -427,7 +449,11 @@ impl Manager {
             Ok(d) => d,
             Err(msg) => {
                 tracing::warn!(resource = %format!("{ty}/{id}"), error = %msg, "malformed resource");
-                let known = self.cache.get(&ty, &id).map(|r| r.version).unwrap_or(0);
+                let known = self
+                    .processed
+                    .get(&ResourceRef::new(ty.clone(), id.clone()))
+                    .map(|(v, _)| *v)
+                    .unwrap_or(0);
                 let text = format!("resource {ty}/{id}: malformed /config value: {msg}");
                 return self
                     .fenced(vec![Self::put(
@@ -437,10 +463,8 @@ impl Manager {
                     .await;
             }
         };
-        let previous = self
-            .cache
-            .get(&ty, &id)
-            .map(|r| (r.version, r.body.clone()));
+        let key = ResourceRef::new(ty.clone(), id.clone());
+        let previous = self.processed.get(&key).cloned();
         if let Some((v, _)) = &previous {
             if decoded.version <= *v {
                 tracing::debug!(resource = %format!("{ty}/{id}"), version = decoded.version, "already processed: ignored");
@@ -464,7 +488,9 @@ impl Manager {
         let cache_value =
             json!({"body": decoded.body, "deleted": false, "version": decoded.version}).to_string();
         let cache_op = Self::put(keys::worker_config(&schema.prefix, &id), cache_value);
-        self.cache.insert(resource.clone());
+        self.view.insert(resource.clone());
+        self.processed
+            .insert(key, (decoded.version, decoded.body.clone()));
         let event = ChangeEvent {
             action,
             resource,
@@ -472,7 +498,7 @@ impl Manager {
         };
         match expand(
             &self.catalog,
-            &self.cache,
+            &self.view,
             &event,
             &self.in_flight,
             self.suffixes.as_mut(),
@@ -545,7 +571,9 @@ impl Manager {
             return Ok(());
         };
         tracing::info!(resource = %format!("{ty}/{id}"), "resource removed by the API: cleaning up");
-        self.cache.remove(&ResourceRef::new(ty.clone(), id.clone()));
+        let key = ResourceRef::new(ty.clone(), id.clone());
+        self.view.remove(&key);
+        self.processed.remove(&key);
         self.fenced(vec![
             Self::del(keys::worker_config(&schema.prefix, &id)),
             Self::del(keys::heat_stack(&ty, &id)),

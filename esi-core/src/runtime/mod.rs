@@ -9,6 +9,7 @@
 //! [`Heat`]: crate::heat::Heat
 
 pub mod api;
+pub mod embedded;
 pub mod manager;
 pub mod sim;
 pub mod worker;
@@ -17,8 +18,6 @@ use crate::exec::state::EtcdOp;
 use crate::heat::HeatError;
 use crate::store::{PutMode, Store, StoreError};
 use serde_json::{json, Value};
-use std::sync::Arc;
-use std::time::Duration;
 use thiserror::Error;
 
 /// Errors of the runtime components. Per-resource problems (a malformed resource, a broken
@@ -191,45 +190,5 @@ impl SimRng {
             0x8000 | (b >> 48 & 0x3fff),
             b & 0xffff_ffff_ffff
         )
-    }
-}
-
-/// Time as the runtime sees it: real for a deployment, manual in simulations.
-pub trait Clock: Send + Sync {
-    /// Time elapsed since an arbitrary fixed start.
-    fn now(&self) -> Duration;
-}
-
-/// A clock that only moves when told to.
-#[derive(Debug, Clone, Default)]
-pub struct ManualClock(Arc<std::sync::atomic::AtomicU64>);
-
-impl ManualClock {
-    /// Moves the clock forward.
-    pub fn advance(&self, by: Duration) {
-        self.0
-            .fetch_add(by.as_millis() as u64, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Duration {
-        Duration::from_millis(self.0.load(std::sync::atomic::Ordering::SeqCst))
-    }
-}
-
-/// The wall clock, from the moment it was made.
-#[derive(Debug, Clone)]
-pub struct SystemClock(std::time::Instant);
-
-impl Default for SystemClock {
-    fn default() -> Self {
-        Self(std::time::Instant::now())
-    }
-}
-
-impl Clock for SystemClock {
-    fn now(&self) -> Duration {
-        self.0.elapsed()
     }
 }

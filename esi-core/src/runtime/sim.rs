@@ -6,8 +6,11 @@
 use super::api::{Api, ApiError};
 use super::manager::{Manager, ManagerConfig};
 use super::worker::{Worker, WorkerConfig};
-use super::{decode_config, ManualClock, RuntimeError, SimRng};
+use super::{decode_config, RuntimeError, SimRng};
 use crate::catalog::Catalog;
+use crate::clock::{Clock, ManualClock, Timestamp};
+use crate::collector::Collector;
+use crate::exec::monitor::MonitoringWrite;
 use crate::expand::SeededSuffixes;
 use crate::heat::Heat;
 use crate::keys;
@@ -96,6 +99,8 @@ pub struct RunStats {
     pub busy_steps: u64,
     /// Faults injected, described.
     pub faults: Vec<String>,
+    /// `/monitoring` documents written or deleted.
+    pub monitoring_writes: u64,
 }
 
 /// The simulated system.
@@ -103,7 +108,7 @@ pub struct Simulation {
     store: Arc<MemoryStore>,
     catalog: Arc<Catalog>,
     heat: Arc<dyn Heat>,
-    clock: ManualClock,
+    clock: Arc<ManualClock>,
     api: Api,
     managers: Vec<Manager>,
     workers: Vec<Worker>,
@@ -111,14 +116,32 @@ pub struct Simulation {
     config: SimConfig,
     injected: Faults,
     next_worker: usize,
+    collector: Option<Arc<Collector>>,
 }
 
 impl Simulation {
-    /// Builds the system on a fresh in-memory store.
+    /// Builds the system on a fresh in-memory store, with its own manual clock.
     pub async fn new(
         catalog: Arc<Catalog>,
         heat: Arc<dyn Heat>,
         config: SimConfig,
+    ) -> Result<Self, RuntimeError> {
+        Self::with_clock(
+            catalog,
+            heat,
+            config,
+            Arc::new(ManualClock::new(Timestamp(0))),
+        )
+        .await
+    }
+
+    /// Builds the system on a fresh in-memory store, on a clock shared with other components
+    /// (the collector's hold windows).
+    pub async fn with_clock(
+        catalog: Arc<Catalog>,
+        heat: Arc<dyn Heat>,
+        config: SimConfig,
+        clock: Arc<ManualClock>,
     ) -> Result<Self, RuntimeError> {
         let store = Arc::new(MemoryStore::new());
         let dyn_store: Arc<dyn Store> = store.clone();
@@ -140,7 +163,7 @@ impl Simulation {
             store,
             catalog,
             heat,
-            clock: ManualClock::default(),
+            clock,
             api,
             managers,
             workers: Vec::new(),
@@ -148,6 +171,7 @@ impl Simulation {
             config,
             injected: Faults::default(),
             next_worker: 0,
+            collector: None,
         };
         for _ in 0..sim.config.workers.max(1) {
             let w = sim.new_worker();
@@ -163,13 +187,25 @@ impl Simulation {
             self.store.clone(),
             self.heat.clone(),
             self.catalog.clone(),
-            Arc::new(self.clock.clone()),
+            self.clock.clone(),
             WorkerConfig::default(),
             self.config
                 .seed
                 .wrapping_mul(31)
                 .wrapping_add(self.next_worker as u64),
         )
+    }
+
+    /// Adds the monitoring side: once the system is quiet, the clock moves one poll interval
+    /// and every target is polled; the `/monitoring` writes go to the store.
+    pub fn with_collector(mut self, collector: Arc<Collector>) -> Self {
+        self.collector = Some(collector);
+        self
+    }
+
+    /// The clock of the run.
+    pub fn clock(&self) -> &Arc<ManualClock> {
+        &self.clock
     }
 
     /// The store (to inspect documents).
@@ -220,6 +256,7 @@ impl Simulation {
     pub async fn run_until_quiet(&mut self) -> Result<RunStats, RuntimeError> {
         let mut stats = RunStats::default();
         let mut steps = 0u64;
+        let mut polled = false;
         loop {
             let n = 1 + self.managers.len() + self.workers.len();
             let mut order: Vec<usize> = (0..n).collect();
@@ -245,16 +282,41 @@ impl Simulation {
                 }));
             }
             if busy {
+                polled = false;
                 continue;
             }
-            match self.workers.iter().filter_map(Worker::next_deadline).min() {
-                Some(at) => {
-                    let now = crate::runtime::Clock::now(&self.clock);
-                    self.clock.advance(at.saturating_sub(now));
+            if let Some(at) = self.workers.iter().filter_map(Worker::next_deadline).min() {
+                if at > self.clock.now() {
+                    self.clock.set(at);
                 }
-                None => return Ok(stats),
+                continue;
+            }
+            match (&self.collector, polled) {
+                (Some(c), false) => {
+                    polled = true;
+                    self.clock.advance(c.interval_secs());
+                    let writes = c.poll_all(self.clock.now()).await;
+                    stats.monitoring_writes += writes.len() as u64;
+                    self.apply_monitoring(&writes).await?;
+                }
+                _ => return Ok(stats),
             }
         }
+    }
+
+    async fn apply_monitoring(&self, writes: &[MonitoringWrite]) -> Result<(), RuntimeError> {
+        for w in writes {
+            match w {
+                MonitoringWrite::Set { key, .. } => {
+                    let text = w.etcd_text().unwrap_or_default();
+                    self.store.put(key, &text, PutMode::Overwrite, None).await?;
+                }
+                MonitoringWrite::Delete { key } => {
+                    self.store.delete(key, None).await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn step_component(&mut self, c: usize) -> Result<bool, RuntimeError> {

@@ -9,8 +9,9 @@
 //! `max_attempts`; then the job finishes as failed and the resource stays in its `*_ERROR` state
 //! until an operator changes it again.
 
-use super::{apply_ops, Clock, RuntimeError, SimRng};
+use super::{apply_ops, RuntimeError, SimRng};
 use crate::catalog::{Catalog, HEAT_WORKER};
+use crate::clock::{Clock, Timestamp};
 use crate::exec::job::Job as ExecJob;
 use crate::exec::stack::{build_stack_request, HeatTemplate as ExecTemplate, StackOperation};
 use crate::exec::state::{state_writes, worker_error_writes, EtcdOp, StackResult};
@@ -52,7 +53,7 @@ enum Stage {
     Claimed {
         job: Job,
         attempt: u32,
-        not_before: Duration,
+        not_before: Timestamp,
     },
     /// Ran; these writes and this outcome remain to be recorded.
     Ran {
@@ -115,7 +116,7 @@ impl Worker {
     }
 
     /// When a job waiting for a retry becomes due, if any.
-    pub fn next_deadline(&self) -> Option<Duration> {
+    pub fn next_deadline(&self) -> Option<Timestamp> {
         match &self.stage {
             Some(Stage::Claimed { not_before, .. }) if *not_before > self.clock.now() => {
                 Some(*not_before)
@@ -226,7 +227,7 @@ impl Worker {
                 self.stage = Some(Stage::Claimed {
                     job,
                     attempt: 1,
-                    not_before: Duration::ZERO,
+                    not_before: Timestamp(i64::MIN),
                 });
             }
             None => {
@@ -297,7 +298,7 @@ impl Worker {
                 self.stage = Some(Stage::Claimed {
                     job,
                     attempt: attempt + 1,
-                    not_before: self.clock.now() + base + jitter,
+                    not_before: self.clock.now().plus_seconds((base + jitter).as_secs_f64()),
                 });
             }
             failure => self.stage = Some(Stage::Ran { job, ops, failure }),

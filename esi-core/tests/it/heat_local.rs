@@ -804,7 +804,7 @@ fn read(path: &Path) -> Value {
     }
 }
 
-fn example_documents() -> Vec<(String, Value)> {
+pub(crate) fn example_documents() -> Vec<(String, Value)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/vpn-gateway");
     let mut files = vec![
         dir.join("world.yaml"),

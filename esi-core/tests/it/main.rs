@@ -11,6 +11,7 @@ mod heat_local;
 mod mapping;
 mod properties;
 mod runtime;
+mod simulation;
 mod store;
 
 /// The conformance corpus: `$ESI_CONFORMANCE`, else `../shared/conformance` beside the repo.
