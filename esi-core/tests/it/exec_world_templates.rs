@@ -3,7 +3,6 @@
 //! also fails on `undefined + 3` / attributes of undefined, and some
 //! templates are only YAML once their variables are filled in.
 
-
 use esi_core::exec::render::{check_syntax, render_template};
 use esi_core::exec::yaml::parse_yaml;
 

@@ -37,7 +37,17 @@ struct Outcome {
     faults: Vec<String>,
 }
 
+/// Runs a world; with faults, `fail_once` names a stack whose first operation fails.
 async fn run(world: &World, seed: u64, faults: Faults) -> (Simulation, Outcome) {
+    run_failing(world, seed, faults, None).await
+}
+
+async fn run_failing(
+    world: &World,
+    seed: u64,
+    faults: Faults,
+    fail_once: Option<&str>,
+) -> (Simulation, Outcome) {
     let fabric = Arc::new(SimFabric::auto());
     let clock = Arc::new(ManualClock::new(Timestamp(0)));
     let collector = Arc::new(Collector::new(
@@ -46,6 +56,9 @@ async fn run(world: &World, seed: u64, faults: Faults) -> (Simulation, Outcome) 
         CollectorConfig::default(),
     ));
     let heat = Arc::new(LocalHeat::embedded(seed, fabric.clone(), collector.clone()));
+    if let Some(name) = fail_once {
+        heat.fail_stack(name, 1, "injected: the stack fails once");
+    }
     let config = SimConfig {
         seed,
         faults,
@@ -169,10 +182,26 @@ async fn the_example_world_settles_under_faults_and_routers_hold_the_plan() {
         }
     }
 
-    // Faults at random points change nothing of the outcome.
+    // Faults at random points (and the gateway's stack failing once) change nothing of the outcome.
+    let gateway = world
+        .resources
+        .iter()
+        .find(|r| r.key.resource_type == "vpn_gateway")
+        .expect("a gateway");
+    let gateway_stack = format!("vpn_gateway_{}", gateway.key.resource_id);
     let mut injected = 0;
     for seed in 0..6u64 {
-        let (sim, out) = run(&world, seed, ALL_FAULTS).await;
+        let (sim, out) = run_failing(&world, seed, ALL_FAULTS, Some(&gateway_stack)).await;
+        let attempts = out
+            .heat
+            .history()
+            .iter()
+            .filter(|e| e.stack_name == gateway_stack)
+            .count();
+        assert!(
+            attempts >= 2,
+            "seed {seed}: the failed gateway stack was retried ({attempts} operations)"
+        );
         assert_settled(&sim, &world, &out.heat, &format!("seed {seed}")).await;
         assert_eq!(
             out.routers, clean.routers,
@@ -188,7 +217,8 @@ async fn the_example_world_settles_under_faults_and_routers_hold_the_plan() {
 async fn a_generated_world_of_1000_resources_settles_under_faults() {
     let world = esi_core::generate::world(1000).expect("generated");
     for (seed, faults) in [(1u64, Faults::default()), (2, ALL_FAULTS), (3, ALL_FAULTS)] {
-        let (sim, out) = run(&world, seed, faults).await;
+        let failing = (faults != Faults::default()).then_some("switch_switch-000007");
+        let (sim, out) = run_failing(&world, seed, faults, failing).await;
         assert_settled(&sim, &world, &out.heat, &format!("seed {seed}")).await;
         assert_eq!(
             out.heat.stack_names().len(),
