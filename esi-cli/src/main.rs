@@ -4,6 +4,17 @@
 mod commands;
 mod worlddir;
 
+/// Writes command output to stdout. A closed pipe (`esi plan | head`) ends the output quietly
+/// instead of panicking like `print!` does.
+pub fn emit(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -547,3 +547,33 @@ fn run_text_shows_states_and_router_configuration() {
     );
     assert!(!text.contains("example-secret"), "no secret in the output");
 }
+
+/// `esi plan | head -n 1`: a reader that stops early is not an error and never a panic.
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let world = repo().join("examples/vpn-gateway").display().to_string();
+    for args in [
+        vec!["plan", world.as_str()],
+        vec!["run", world.as_str()],
+        vec!["expand", world.as_str()],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_esi"))
+            .args(&args)
+            .current_dir(repo())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("esi starts");
+        let mut first = String::new();
+        if let Some(out) = child.stdout.take() {
+            BufReader::new(out).read_line(&mut first).expect("one line");
+        } // the pipe closes here
+        let out = child.wait_with_output().expect("esi ends");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!first.is_empty(), "{args:?}: no output");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
+    }
+}

@@ -7,6 +7,7 @@ use esi_core::conformance::{case_kind, case_world, run_case, Verdict};
 use esi_core::World;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -116,14 +117,15 @@ fn report(outcomes: &[Outcome], output: Output) -> Result<ExitCode> {
                     "diff": match &o.verdict { Verdict::Fail(l) => l.clone(), _ => Vec::new() },
                 })).collect::<Vec<_>>(),
             });
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            crate::emit(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
         }
         Output::Text => {
+            let mut s = String::new();
             for o in &failed {
-                println!("FAIL {} ({})", o.id, o.kind);
+                let _ = writeln!(s, "FAIL {} ({})", o.id, o.kind);
                 if let Verdict::Fail(lines) = &o.verdict {
                     for l in lines {
-                        println!("    {l}");
+                        let _ = writeln!(s, "    {l}");
                     }
                 }
             }
@@ -132,22 +134,25 @@ fn report(outcomes: &[Outcome], output: Output) -> Result<ExitCode> {
                     .iter()
                     .map(|(k, n)| format!("{k} {n}"))
                     .collect();
-                println!("passed by kind: {}", parts.join(", "));
+                let _ = writeln!(s, "passed by kind: {}", parts.join(", "));
             }
             if !skipped_by_kind.is_empty() {
                 let parts: Vec<String> = skipped_by_kind
                     .iter()
                     .map(|(k, n)| format!("{k} {n}"))
                     .collect();
-                println!(
-                    "skipped (kinds this build does not run yet): {}",
+                let _ = writeln!(
+                    s,
+                    "skipped (kinds this build does not run): {}",
                     parts.join(", ")
                 );
             }
-            println!(
+            let _ = writeln!(
+                s,
                 "{passed} passed, {} failed, {skipped} skipped",
                 failed.len()
             );
+            crate::emit(&s)?;
         }
     }
     Ok(if failed.is_empty() {

@@ -19,8 +19,11 @@ pub fn run(world_path: &Path, output: Output, seed: u64) -> Result<ExitCode> {
     let outcomes = expand_world(&world, &mut suffixes);
     let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
     match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&to_json(&outcomes))?),
-        Output::Text => print!("{}", to_text(&world.name, &outcomes)),
+        Output::Json => crate::emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&to_json(&outcomes))?
+        ))?,
+        Output::Text => crate::emit(&to_text(&world.name, &outcomes))?,
     }
     Ok(if failed == 0 {
         ExitCode::SUCCESS

@@ -42,10 +42,13 @@ pub fn run(world_path: &Path, resource: Option<&str>, output: Output) -> Result<
         }
     };
     match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&to_json(&plan))?),
+        Output::Json => crate::emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&to_json(&plan))?
+        ))?,
         Output::Text => {
             let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            print!("{}", text::render(&plan, colour));
+            crate::emit(&text::render(&plan, colour))?;
         }
     }
     Ok(if plan.error_count() == 0 {

@@ -8,6 +8,7 @@ use esi_core::runtime::sim::Change;
 use esi_core::secret::redact;
 use serde_json::json;
 use std::fmt::Write as _;
+use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -31,7 +32,29 @@ pub fn run(
         seed,
         ..EmbeddedOptions::default()
     };
-    let phases = rt.block_on(embedded::run(&world, &changes, &options))?;
+    let bar = std::io::stdout().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(changes.len() as u64 + 1);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let mut progress = |label: &str, done: usize, _total: usize| {
+        if let Some(b) = &bar {
+            b.set_position(done as u64);
+            b.set_message(label.to_string());
+        }
+    };
+    let phases = rt.block_on(embedded::run_with_progress(
+        &world,
+        &changes,
+        &options,
+        &mut progress,
+    ))?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
     let errors = phases
         .last()
         .map(|p| {
@@ -56,9 +79,9 @@ pub fn run(
                 None => json!({"resources": [], "devices": {}, "phases": []}),
             };
             redact(&mut doc);
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            crate::emit(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
         }
-        Output::Text => print!("{}", to_text(&phases)),
+        Output::Text => crate::emit(&to_text(&phases))?,
     }
     Ok(if errors == 0 {
         ExitCode::SUCCESS

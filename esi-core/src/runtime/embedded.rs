@@ -83,6 +83,19 @@ pub async fn run(
     changes: &[Change],
     options: &EmbeddedOptions,
 ) -> Result<Vec<Phase>, EmbeddedError> {
+    run_with_progress(world, changes, options, &mut |_, _, _| {}).await
+}
+
+/// [`run`], calling `progress(label, done, total)` before each phase starts and once at the end
+/// (`done == total`): what a progress bar shows.
+pub async fn run_with_progress(
+    world: &World,
+    changes: &[Change],
+    options: &EmbeddedOptions,
+    progress: &mut (dyn FnMut(&str, usize, usize) + Send),
+) -> Result<Vec<Phase>, EmbeddedError> {
+    let total = changes.len() + 1;
+    progress("load", 0, total);
     let catalog = Arc::new(world.catalog.clone());
     let fabric = Arc::new(SimFabric::auto());
     let config = SimConfig {
@@ -151,6 +164,7 @@ pub async fn run(
         if !seen.contains(&key) {
             seen.push(key);
         }
+        progress(&label, i + 1, total);
         sim.apply(change)
             .await
             .map_err(|source| EmbeddedError::Change {
@@ -166,6 +180,7 @@ pub async fn run(
     for p in &mut phases {
         scrub(&scrubber, p);
     }
+    progress("done", total, total);
     Ok(phases)
 }
 

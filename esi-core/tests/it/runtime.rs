@@ -427,3 +427,39 @@ async fn a_malformed_resource_is_recorded_and_the_manager_goes_on() {
         .expect("state");
     assert_eq!(good["state"]["worker_state"], json!("CREATE_COMPLETED"));
 }
+
+#[tokio::test]
+async fn an_operator_retries_a_failed_resource_by_changing_it() {
+    let heat = Arc::new(RecordingHeat::default());
+    heat.fail("pair_", 99);
+    let (mut sim, _) = run_fixture(6, Faults::default(), heat.clone()).await;
+    let store: Arc<dyn Store> = sim.store().clone();
+    let key = format!("/state/v2.0/pairs/{}", fixture::PAIR);
+    let failed = state_of(store.as_ref(), &key).await.expect("state");
+    assert_eq!(failed["state"]["worker_state"], json!("CREATE_ERROR"));
+    // the cause goes away; the operator submits the resource again (a new version)
+    heat.fail("pair_", 0);
+    sim.apply(&Change::Modify {
+        resource_type: "pair".into(),
+        id: fixture::PAIR.into(),
+        body: json!({"role": "backup"}),
+    })
+    .await
+    .expect("modify");
+    sim.run_until_quiet().await.expect("quiet");
+    let st = state_of(store.as_ref(), &key).await.expect("state");
+    assert_eq!(
+        st["state"]["worker_state"],
+        json!("MODIFY_COMPLETED"),
+        "{st}"
+    );
+    assert_eq!(st["version"], json!(2));
+    assert_eq!(st["error"], json!(""));
+    assert!(
+        heat.lock()
+            .stacks
+            .contains_key(&format!("pair_{}", fixture::PAIR)),
+        "the stack exists now"
+    );
+    assert_quiet_queue(store.as_ref()).await;
+}

@@ -11,8 +11,9 @@
 
 use std::collections::BTreeSet;
 
+/// A token of Junos curly-brace text (shared with [`crate::device::config`]).
 #[derive(Debug, Clone, PartialEq)]
-enum Token {
+pub(crate) enum Token {
     Word(String),
     List(Vec<String>),
     Open,
@@ -27,7 +28,8 @@ const SECRET_KEYWORDS: [&str; 4] = [
     "pre-shared-key",
 ];
 
-fn tokenize(text: &str) -> Vec<Token> {
+/// Splits Junos curly-brace text into tokens (comments dropped, quotes removed).
+pub(crate) fn tokenize(text: &str) -> Vec<Token> {
     let chars: Vec<char> = text.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
