@@ -85,28 +85,11 @@ pub enum ConfigSyntaxError {
     },
 }
 
-use crate::exec::junos::set_lines::{tokenize, Token};
+use crate::exec::junos::set_lines::{self, tokenize, Token};
 
+/// A statement's lines ([`set_lines::expand`]) without the empty ones.
 fn expand(tokens: &[Token]) -> Vec<Vec<String>> {
-    let mut lines: Vec<Vec<String>> = vec![Vec::new()];
-    for t in tokens {
-        match t {
-            Token::Word(w) => lines.iter_mut().for_each(|l| l.push(w.clone())),
-            Token::List(items) => {
-                lines = lines
-                    .iter()
-                    .flat_map(|l| {
-                        items.iter().map(move |it| {
-                            let mut l = l.clone();
-                            l.push(it.clone());
-                            l
-                        })
-                    })
-                    .collect();
-            }
-            _ => {}
-        }
-    }
+    let mut lines = set_lines::expand(tokens);
     lines.retain(|l| !l.is_empty());
     lines
 }

@@ -118,7 +118,7 @@ fn push_word(out: &mut Vec<Token>, list: &mut Option<Vec<String>>, w: String) {
 }
 
 /// Expands a statement (tokens, lists) into its lines' token vectors.
-fn expand(tokens: &[Token]) -> Vec<Vec<String>> {
+pub(crate) fn expand(tokens: &[Token]) -> Vec<Vec<String>> {
     let mut lines: Vec<Vec<String>> = vec![Vec::new()];
     for t in tokens {
         match t {
