@@ -73,8 +73,6 @@ pub struct Schema {
     pub prefix: String,
     /// Template path per handler (handlers without a path are absent).
     pub template_paths: BTreeMap<String, TemplatePath>,
-    /// The template paths as stored, per handler (what the worker re-evaluates).
-    pub template_path_sources: BTreeMap<String, Value>,
     /// Relation field → target type.
     pub relations: BTreeMap<String, String>,
 }
@@ -85,7 +83,7 @@ impl Schema {
     pub fn from_reduced(type_name: &str, v: &Value) -> Result<Self, LoadError> {
         let o = object(v, &format!("schema `{type_name}`"))?;
         let id = str_or(o, "id", type_name);
-        let mut template_paths = (BTreeMap::new(), BTreeMap::new());
+        let mut template_paths = BTreeMap::new();
         match o.get("template_paths") {
             Some(Value::Object(paths)) => {
                 for (handler, p) in paths {
@@ -133,7 +131,7 @@ impl Schema {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             _ => return Err(LoadError::invalid("gohan schema", "missing `id`")),
         };
-        let mut template_paths = (BTreeMap::new(), BTreeMap::new());
+        let mut template_paths = BTreeMap::new();
         if let Some(Value::Object(meta)) = o.get("metadata") {
             if let Some(Value::Object(paths)) = meta.get("template_paths") {
                 for (handler, p) in paths {
@@ -170,7 +168,7 @@ impl Schema {
     fn finish(
         o: &Map<String, Value>,
         id: String,
-        (template_paths, template_path_sources): Paths,
+        template_paths: Paths,
         relations: BTreeMap<String, String>,
     ) -> Self {
         let singular = str_or(o, "singular", &id);
@@ -182,7 +180,6 @@ impl Schema {
             plural,
             prefix,
             template_paths,
-            template_path_sources,
             relations,
             id,
         }
@@ -194,8 +191,8 @@ impl Schema {
     }
 }
 
-/// Parsed template paths and their stored form, per handler.
-type Paths = (BTreeMap<String, TemplatePath>, BTreeMap<String, Value>);
+/// Parsed template paths, per handler.
+type Paths = BTreeMap<String, TemplatePath>;
 
 fn insert_path(paths: &mut Paths, schema: &str, handler: &str, p: &Value) -> Result<(), LoadError> {
     let parsed =
@@ -205,8 +202,7 @@ fn insert_path(paths: &mut Paths, schema: &str, handler: &str, p: &Value) -> Res
             source,
         })?;
     if let Some(path) = parsed {
-        paths.0.insert(handler.to_string(), path);
-        paths.1.insert(handler.to_string(), p.clone());
+        paths.insert(handler.to_string(), path);
     }
     Ok(())
 }

@@ -93,16 +93,6 @@ pub enum PlanError {
         /// What is wrong.
         reason: String,
     },
-    /// The schema's stored template path does not parse the way the worker reads it.
-    #[error("{resource}: job {job}: template path: {reason}")]
-    TemplatePath {
-        /// The changed resource.
-        resource: ResourceRef,
-        /// Job id.
-        job: String,
-        /// What is wrong.
-        reason: String,
-    },
     /// The Heat request could not be built (render error, missing template, bad param …).
     #[error("{resource}: {source}")]
     Stack {
@@ -1000,19 +990,13 @@ fn stack_for(world: &World, job: &Job, options: PlanOptions<'_>) -> Result<Built
             job: job.id.clone(),
             reason,
         })?;
-    let path_source = world
+    let path = world
         .catalog
         .schemas
         .get(&job.resource_type)
-        .and_then(|s| s.template_path_sources.get(&job.handler));
-    let path = path_source
-        .map(TemplatePath::parse)
-        .transpose()
-        .map_err(|e| PlanError::TemplatePath {
-            resource: resource.clone(),
-            job: job.id.clone(),
-            reason: e.to_string(),
-        })?;
+        .and_then(|s| s.template_paths.get(&job.handler))
+        .cloned()
+        .map(TemplatePath::from);
     let template_id = match (&path, job.action.is_delete()) {
         (Some(p), false) => p.template_id(&record.resource_input).ok().flatten(),
         _ => None,

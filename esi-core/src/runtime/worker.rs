@@ -327,21 +327,18 @@ impl Worker {
                 build_stack_request(exec_job, None, None, &outputs).map_err(|e| e.to_string())
             );
         }
-        let raw = self
+        let parsed = self
             .catalog
             .schemas
             .get(&job.resource_type)
-            .and_then(|s| s.template_path_sources.get(&job.handler));
-        let Some(raw) = raw else {
+            .and_then(|s| s.template_paths.get(&job.handler));
+        let Some(parsed) = parsed else {
             return Ok(Err(format!(
                 "{}/{}: no template path for handler {}",
                 job.resource_type, job.resource_id, job.handler
             )));
         };
-        let path = match ExecPath::parse(raw) {
-            Ok(p) => p,
-            Err(e) => return Ok(Err(e.to_string())),
-        };
+        let path = ExecPath::from(parsed.clone());
         let template = match path.template_id(&exec_job.resource_input) {
             Ok(Some(id)) => self.catalog.templates.get(&id).map(|t| ExecTemplate {
                 name: t.id.clone(),
