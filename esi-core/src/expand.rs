@@ -480,6 +480,21 @@ pub fn repeat_resources(resources: &[ResourceRef], copies: usize) -> Vec<Resourc
     out
 }
 
+/// The inverse of [`repeat_resources`], for display: `[a, b, a, b]` → (`[a, b]`, 2).
+pub fn fold_chain(resources: &[ResourceRef]) -> (Vec<ResourceRef>, usize) {
+    let n = resources.len();
+    if n == 0 {
+        return (Vec::new(), 1);
+    }
+    for p in 1..=n {
+        let whole = resources.chunks_exact(p).remainder().is_empty();
+        if whole && resources.chunks(p).all(|c| c == &resources[..p]) {
+            return (resources[..p].to_vec(), n / p);
+        }
+    }
+    (resources.to_vec(), 1)
+}
+
 /// The jobs still under `/jobs/all`, indexed for the dependency rule.
 ///
 /// Two indexes keep [`expand`] linear in the size of the new chain rather than in the number of
@@ -689,4 +704,21 @@ pub fn expand_world(world: &crate::World, suffixes: &mut dyn SuffixSource) -> Ve
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chains_fold_the_repetition() {
+        let a = ResourceRef::new("a", "1");
+        let b = ResourceRef::new("b", "2");
+        assert_eq!(
+            fold_chain(&[a.clone(), b.clone(), a.clone(), b.clone()]),
+            (vec![a.clone(), b.clone()], 2)
+        );
+        assert_eq!(fold_chain(&[a.clone(), b.clone()]), (vec![a, b], 1));
+        assert_eq!(fold_chain(&[]), (vec![], 1));
+    }
 }

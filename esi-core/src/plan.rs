@@ -830,21 +830,6 @@ impl Plan {
     }
 }
 
-/// `resources` with a periodic repetition folded: `[a, b, a, b]` → (`[a, b]`, 2).
-pub fn fold_chain(resources: &[ResourceRef]) -> (Vec<ResourceRef>, usize) {
-    let n = resources.len();
-    if n == 0 {
-        return (Vec::new(), 1);
-    }
-    for p in 1..=n {
-        let whole = resources.chunks_exact(p).remainder().is_empty();
-        if whole && resources.chunks(p).all(|c| c == &resources[..p]) {
-            return (resources[..p].to_vec(), n / p);
-        }
-    }
-    (resources.to_vec(), 1)
-}
-
 struct PlannedJob {
     job: JobPlan,
     configs: Vec<(DeviceTarget, DeviceConfig)>,
@@ -925,7 +910,7 @@ fn plan_job(
         .params
         .iter()
         .map(|p| {
-            let (chain, repeated) = fold_chain(&p.resources);
+            let (chain, repeated) = crate::expand::fold_chain(&p.resources);
             let secret = is_secret_name(&p.param) || hidden.contains(&p.param);
             let value = match (secret, p.kind) {
                 (false, _) => redacted(&p.value),
@@ -1448,18 +1433,6 @@ mod tests {
         s.value(&mut v);
         assert_eq!(v, json!({"x": ["******"], "******": 1}));
         assert!(!format!("{s:?}").contains("hunter2"));
-    }
-
-    #[test]
-    fn chains_fold_the_repetition() {
-        let a = ResourceRef::new("a", "1");
-        let b = ResourceRef::new("b", "2");
-        assert_eq!(
-            fold_chain(&[a.clone(), b.clone(), a.clone(), b.clone()]),
-            (vec![a.clone(), b.clone()], 2)
-        );
-        assert_eq!(fold_chain(&[a.clone(), b.clone()]), (vec![a, b], 1));
-        assert_eq!(fold_chain(&[]), (vec![], 1));
     }
 
     const NETCONF_TEMPLATE: &str = r#"heat_template_version: 2013-05-23

@@ -1,10 +1,10 @@
 //! `esi expand WORLD`: the jobs a world's resources produce, in processing order.
 
+use crate::commands::chain_text;
 use crate::worlddir::load_world;
 use crate::Output;
 use anyhow::Result;
-use esi_core::expand::HandlerDecision;
-use esi_core::model::ResourceRef;
+use esi_core::expand::{fold_chain, HandlerDecision};
 use esi_core::secret::{is_secret_name, redact, MASK};
 use esi_core::{expand_world, Job, ParamType, ResourceOutcome, SeededSuffixes};
 use serde_json::{json, Value};
@@ -157,7 +157,8 @@ fn write_job(s: &mut String, j: &Job) {
                 }
             }
         };
-        let chain = chain_text(&p.resources);
+        let (chain, repeated) = fold_chain(&p.resources);
+        let chain = chain_text(&chain, repeated);
         let _ = writeln!(
             s,
             "    {:width$}  {:10}  {}{}",
@@ -191,32 +192,5 @@ fn shorten(s: &str) -> String {
         format!("{}...", s.chars().take(69).collect::<String>())
     } else {
         s.to_string()
-    }
-}
-
-/// The chain, with the recorded repetition folded (`a → b (×2)`).
-fn chain_text(resources: &[ResourceRef]) -> String {
-    if resources.is_empty() {
-        return String::new();
-    }
-    let n = resources.len();
-    let mut period = n;
-    for p in 1..=n {
-        if resources.chunks_exact(p).remainder().is_empty()
-            && resources.chunks(p).all(|c| c == &resources[..p])
-        {
-            period = p;
-            break;
-        }
-    }
-    let base: Vec<String> = resources[..period]
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    let copies = n / period;
-    if copies > 1 {
-        format!("{} (×{copies})", base.join(" → "))
-    } else {
-        base.join(" → ")
     }
 }

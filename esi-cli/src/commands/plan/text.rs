@@ -1,9 +1,9 @@
 //! The text form of a plan: grouped by resource, aligned columns, a device section at the end.
 //! Colours (plain ANSI) only when asked for (stdout is a terminal).
 
+use crate::commands::chain_text;
 use esi_core::exec::junos::DeviceTarget;
 use esi_core::expand::HandlerDecision;
-use esi_core::model::ResourceRef;
 use esi_core::plan::{
     ConfigOperation, DevicePlan, JobPlan, ParamPlan, Plan, ResourcePlan, StackPlan, TargetPlan,
 };
@@ -466,20 +466,6 @@ fn shorten(s: &str, max: usize) -> String {
     }
 }
 
-/// `a → b → c`, with `(×n)` when the job record repeats the chain.
-fn chain_text(chain: &[ResourceRef], repeated: usize) -> String {
-    let base = chain
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(" → ");
-    if repeated > 1 && !base.is_empty() {
-        format!("{base} (×{repeated})")
-    } else {
-        base
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -527,13 +513,5 @@ mod tests {
         let coloured = render(&plan, true);
         assert!(coloured.contains("\x1b[1ma/a1\x1b[0m"), "{coloured}");
         assert!(coloured.contains("\x1b[32mcreate\x1b[0m"), "{coloured}");
-    }
-
-    #[test]
-    fn chains_show_the_repetition() {
-        let a = ResourceRef::new("a", "1");
-        assert_eq!(chain_text(std::slice::from_ref(&a), 2), "a/1 (×2)");
-        assert_eq!(chain_text(&[a], 1), "a/1");
-        assert_eq!(chain_text(&[], 3), "");
     }
 }

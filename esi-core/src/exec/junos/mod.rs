@@ -382,16 +382,20 @@ impl Tree {
         out
     }
 
+    /// The header text of node `i` (empty for the root).
+    fn header(&self, i: usize) -> String {
+        self.nodes[i]
+            .element
+            .as_ref()
+            .map(PathElement::header)
+            .unwrap_or_default()
+    }
+
     fn write_text(&self, node: usize, out: &mut String) {
         for item in &self.nodes[node].items {
             match item {
                 Item::Block(i) => {
-                    let header = self.nodes[*i]
-                        .element
-                        .as_ref()
-                        .map(PathElement::header)
-                        .unwrap_or_default();
-                    out.push_str(&header);
+                    out.push_str(&self.header(*i));
                     out.push_str(" {\n");
                     self.write_text(*i, out);
                     out.push_str(" }\n");
@@ -403,12 +407,7 @@ impl Tree {
                     }
                 }
                 Item::Leaf(i) => {
-                    let header = self.nodes[*i]
-                        .element
-                        .as_ref()
-                        .map(PathElement::header)
-                        .unwrap_or_default();
-                    out.push_str(&header);
+                    out.push_str(&self.header(*i));
                     out.push_str(";\n");
                 }
             }
