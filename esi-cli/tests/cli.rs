@@ -577,3 +577,193 @@ fn a_closed_pipe_ends_the_output_quietly() {
         assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
     }
 }
+
+// ------------------------------------------------------------------------------------------
+// Issue 11: one redaction policy. A distinct secret in every place a secret can sit, grepped
+// from every command's stdout and stderr, both formats, at trace level.
+// ------------------------------------------------------------------------------------------
+
+/// Every planted secret, by where it sits.
+const EVERYWHERE: [(&str, &str); 11] = [
+    ("hidden Heat parameter (neutral name)", "SEC01-hidden-motd"),
+    ("secret-named field (password)", "SEC02-device-password"),
+    ("secret-named field (token)", "SEC03-api-token"),
+    ("authentication-key (neutral param)", "SEC04-bgp-md5"),
+    ("pre-shared-key ascii-text (neutral param)", "SEC05-ike-psk"),
+    ("secret (neutral param)", "SEC06-radius"),
+    ("encrypted-password (neutral param)", "SEC07-root-hash"),
+    ("SNMP community (neutral param)", "SEC08-snmp-comm"),
+    ("authentication-password (neutral param)", "SEC09-usm-auth"),
+    ("privacy-password (Jinja inlined)", "SEC10-usm-priv"),
+    ("secret-named field (snmp community)", "SEC11-field-comm"),
+];
+
+const EVERYWHERE_TEMPLATE: &str = r#"heat_template_version: 2013-05-23
+description: box {{ jinja_name }}
+parameters:
+  device_ip: {type: string}
+  device_password: {type: string}
+  motd:
+    type: string
+    hidden: true
+  peer: {type: string}
+  ike: {type: string}
+  radius: {type: string}
+  root: {type: string}
+  comm: {type: string}
+  usm: {type: string}
+  api: {type: string}
+resources:
+  netconf_box:
+    type: OS::Contrail::NetconfNamedConfigs
+    properties:
+      device_ip: {get_param: device_ip}
+      port: 830
+      username: admin
+      password: {get_param: device_password}
+      configs:
+        - path:
+            - {config_type: tag, xml_type: tag, tag: system}
+          config:
+            str_replace:
+              template: "system { login { message \"MOTD\"; } root-authentication { encrypted-password \"ROOTHASH\"; } radius-server { 192.0.2.1 { secret RADIUSKEY; } } }\nprotocols { bgp { group g { authentication-key PEERKEY; } } }\nsecurity { ike { policy p { pre-shared-key ascii-text \"IKEKEY\"; } } }\nsnmp { community COMMNAME { authorization read-only; } v3 { usm { local-engine { user u { authentication-sha { authentication-password USMAUTH; } privacy-aes128 { privacy-password {{ jinja_priv }}; } } } } } }\n"
+              params: {MOTD: {get_param: motd}, ROOTHASH: {get_param: root}, RADIUSKEY: {get_param: radius}, PEERKEY: {get_param: peer}, IKEKEY: {get_param: ike}, COMMNAME: {get_param: comm}, USMAUTH: {get_param: usm}}
+  monitor:
+    type: ESI::Monitoring::MonitoringTarget
+    properties:
+      type: snmp_device
+      resource_type: boxes
+      resource_id: box-1
+      properties:
+        device_ip: {get_param: device_ip}
+        community_name: {get_param: comm}
+        api: {get_param: api}
+"#;
+
+fn everywhere_world() -> Value {
+    let s = |i: usize| EVERYWHERE[i].1;
+    json!({
+        "name": "everywhere",
+        "schemas": {"box": {"template_path": "Cbox"}},
+        "heat_templates": {
+            "box": {
+                "parameter_mappings": {
+                    "heat_timeout": "C5",
+                    "device_ip": "Pip",
+                    "device_password": "Ppassword",
+                    "motd": "Pmotd",
+                    "peer": "Ppeer",
+                    "ike": "Pike",
+                    "radius": "Pradius",
+                    "root": "Proot",
+                    "comm": "Pcomm",
+                    "usm": "Pusm",
+                    "api": "Pauth_token",
+                    "jinja_name": "Pname",
+                    "jinja_priv": "Ppriv"
+                },
+                "template_file": EVERYWHERE_TEMPLATE
+            }
+        },
+        "resources": {
+            "box": {"box-1": {"version": 1, "body": {
+                "id": "box-1", "name": "box-one", "ip": "192.0.2.98",
+                "motd": s(0), "password": s(1), "auth_token": s(2), "peer": s(3),
+                "ike": s(4), "radius": s(5), "root": s(6), "comm": s(7), "usm": s(8),
+                "priv": s(9), "snmp_community": s(10)
+            }}}
+        }
+    })
+}
+
+/// A temp corpus: the world, and a `jobs` case whose expectation is wrong (so its diff prints
+/// the job, with every param).
+fn everywhere_corpus() -> PathBuf {
+    let root = scratch("everywhere-corpus");
+    std::fs::create_dir_all(root.join("worlds")).expect("dir");
+    std::fs::create_dir_all(root.join("cases")).expect("dir");
+    std::fs::write(
+        root.join("worlds/everywhere.json"),
+        serde_json::to_vec(&everywhere_world()).unwrap_or_default(),
+    )
+    .expect("world");
+    let body = everywhere_world()["resources"]["box"]["box-1"]["body"].clone();
+    // expected: the job as `esi expand` prints it, masked: every secret param differs
+    let world = write_world("everywhere-expected", &everywhere_world());
+    let expanded = json_of(&esi(&[
+        "expand",
+        &world.to_string_lossy(),
+        "--output",
+        "json",
+    ]));
+    let mut job = expanded["resources"][0]["jobs"][0].clone();
+    if let Some(key) = job["key"]
+        .as_str()
+        .map(|k| format!("{}*", k.trim_end_matches(|c| c != ':')))
+    {
+        job["key"] = json!(key);
+    }
+    let expected = json!([job]);
+    let case = json!({
+        "id": "everywhere/jobs-box", "kind": "jobs", "world": "everywhere",
+        "event": {"action": "create", "resource_type": "box", "resource_id": "box-1",
+                  "version": 1, "marked_for_deletion": false, "body": body},
+        "overrides": {}, "in_flight": [],
+        "expected": expected
+    });
+    std::fs::write(
+        root.join("cases/jobs-box.json"),
+        serde_json::to_vec(&case).unwrap_or_default(),
+    )
+    .expect("case");
+    root
+}
+
+#[test]
+fn no_secret_of_any_kind_appears_in_any_output() {
+    let world = write_world("everywhere", &everywhere_world());
+    let world = world.to_string_lossy().into_owned();
+    let corpus = everywhere_corpus();
+    let cases = corpus.join("cases").to_string_lossy().into_owned();
+    let trace = [("ESI_LOG", "trace")];
+    for output in ["text", "json"] {
+        for cmd in ["expand", "plan", "run", "conformance"] {
+            let target = if cmd == "conformance" { &cases } else { &world };
+            let out = esi_env(&[cmd, target, "--output", output], &trace);
+            let all = format!(
+                "{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if cmd == "conformance" {
+                assert_eq!(out.status.code(), Some(1), "the case fails:\n{all}");
+            } else {
+                assert!(out.status.success(), "{cmd} {output} failed:\n{all}");
+            }
+            assert!(
+                all.contains("box-1"),
+                "{cmd} {output} printed nothing useful:\n{all}"
+            );
+            assert!(
+                all.contains("******"),
+                "{cmd} {output} masks in place:\n{all}"
+            );
+            for (place, secret) in EVERYWHERE {
+                assert!(
+                    !all.contains(secret),
+                    "{cmd} --output {output} leaks the {place} {secret}:\n{all}"
+                );
+            }
+        }
+    }
+    // the plan did compose every statement, masked at the value token
+    let plan = esi(&["plan", &world]);
+    let text = stdout(&plan);
+    for kept in [
+        "pre-shared-key ascii-text \"******\"",
+        "community ****** {",
+        "authentication-key ******",
+    ] {
+        assert!(text.contains(kept), "{kept}:\n{text}");
+    }
+}
