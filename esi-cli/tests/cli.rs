@@ -767,3 +767,189 @@ fn no_secret_of_any_kind_appears_in_any_output() {
         assert!(text.contains(kept), "{kept}:\n{text}");
     }
 }
+
+// ------------------------------------------------------------------------------------------
+// Issue 11: one validation for expand, plan and run; exit 2 with the same message
+// ------------------------------------------------------------------------------------------
+
+fn chain_world(resources: Value) -> Value {
+    json!({
+        "name": "chain",
+        "schemas": {
+            "node": {"template_path": "Cnode", "relations": {"next_id": "node"}},
+            "box": {"template_path": "Cbox"}
+        },
+        "heat_templates": {
+            "node": {"parameter_mappings": {"heat_timeout": "C5"}, "template_file": "heat_template_version: 2013-05-23\n"},
+            "box": {"parameter_mappings": {"heat_timeout": "C5", "device_ip": "Pmanagement_ip"},
+                    "template_file": "heat_template_version: 2013-05-23\nparameters:\n  device_ip: {type: string}\nresources: {}\n"}
+        },
+        "resources": resources
+    })
+}
+
+/// Runs expand, plan and run on a world file: all three exit 2 with the same message.
+fn rejected_alike(name: &str, world: &Value, expect: &str) {
+    let path = write_world(name, world);
+    let path = path.to_string_lossy().into_owned();
+    let mut messages = Vec::new();
+    for cmd in ["expand", "plan", "run"] {
+        let out = esi(&[cmd, &path]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{cmd} on {name}: {err}");
+        assert!(err.contains(expect), "{cmd} on {name}: {err}");
+        messages.push(err);
+    }
+    assert!(messages.windows(2).all(|w| w[0] == w[1]), "{messages:#?}");
+}
+
+#[test]
+fn expand_plan_and_run_reject_the_same_worlds_with_the_same_message() {
+    let mut unknown_key = chain_world(json!({"node": {"a": {"body": {"id": "a"}}}}));
+    unknown_key["resourcez"] = unknown_key["resources"].take();
+    unknown_key.as_object_mut().map(|o| o.remove("resources"));
+    rejected_alike(
+        "v-key",
+        &unknown_key,
+        "unknown top-level key `resourcez` (did you mean `resources`?)",
+    );
+    rejected_alike(
+        "v-empty",
+        &chain_world(json!({})),
+        "the world has no resources",
+    );
+    rejected_alike(
+        "v-type",
+        &chain_world(json!({"nodes": {"a": {"body": {"id": "a"}}}})),
+        "nodes/a: unknown resource type `nodes` (did you mean `node`?)",
+    );
+    rejected_alike(
+        "v-id",
+        &chain_world(json!({"node": {"a": {"body": {"id": "b"}}}})),
+        "node/a: body `id` is `b`, not the key `a`",
+    );
+    rejected_alike(
+        "v-field",
+        &chain_world(json!({"box": {"x": {"body": {"id": "x"}}}})),
+        "box/x: field `management_ip` is missing",
+    );
+    rejected_alike(
+        "v-cycle",
+        &chain_world(json!({"node": {
+            "a": {"body": {"id": "a", "next_id": "b"}},
+            "b": {"body": {"id": "b", "next_id": "a"}}
+        }})),
+        "relation cycle: node/a → node/b → node/a",
+    );
+    // a resource defined in two files of a world directory
+    let dir = scratch("v-twice");
+    let one = chain_world(json!({"node": {"a": {"body": {"id": "a"}}}}));
+    std::fs::write(dir.join("a.json"), one.to_string()).expect("write");
+    std::fs::write(
+        dir.join("b.json"),
+        json!({"resources": {"node": {"a": {"body": {"id": "a"}}}}}).to_string(),
+    )
+    .expect("write");
+    for cmd in ["expand", "plan", "run"] {
+        let out = esi(&[cmd, &dir.to_string_lossy()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {err}");
+        assert!(
+            err.contains("resource node/a: defined twice"),
+            "{cmd}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_relation_chain_25000_deep_goes_through_every_command() {
+    let n = 25_000;
+    let mut nodes = serde_json::Map::new();
+    for i in 0..n {
+        let mut body = json!({"id": format!("n{i}")});
+        if i + 1 < n {
+            body["next_id"] = json!(format!("n{}", i + 1));
+        }
+        nodes.insert(format!("n{i}"), json!({"version": 1, "body": body}));
+    }
+    let path = write_world("deep", &chain_world(json!({"node": nodes})));
+    let path = path.to_string_lossy().into_owned();
+    for cmd in ["expand", "plan", "run"] {
+        let out = esi(&[cmd, &path, "--output", "json"]);
+        assert!(
+            out.status.success(),
+            "{cmd}: {:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Issue 11: conformance input errors (exit 2) and colour only on terminals
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn conformance_refuses_unusable_input() {
+    let empty = scratch("conf-empty");
+    let out = esi(&["conformance", &empty.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no conformance case"));
+
+    let cases = [
+        ("conf-notacase", json!({}), "not a conformance case"),
+        (
+            "conf-kind",
+            json!({"kind": "telepathy"}),
+            "unknown case kind `telepathy`",
+        ),
+        (
+            "conf-outside",
+            json!({"kind": "jobs", "world": "../../etc/passwd"}),
+            "resolves outside the corpus",
+        ),
+    ];
+    for (name, case, expect) in cases {
+        let root = scratch(name);
+        std::fs::create_dir_all(root.join("worlds")).expect("dir");
+        let file = root.join("case.json");
+        std::fs::write(&file, case.to_string()).expect("write");
+        for target in [root.clone(), file] {
+            let out = esi(&["conformance", &target.to_string_lossy()]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+            assert!(err.contains(expect), "{name}: {err}");
+        }
+    }
+}
+
+#[test]
+fn logs_carry_no_colour_when_stderr_is_a_file() {
+    let out = esi_env(&["run", "examples/vpn-gateway"], &[("ESI_LOG", "debug")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("DEBUG") || err.contains("INFO"),
+        "logs were written: {err}"
+    );
+    assert!(!err.contains('\x1b'), "no escape codes in a file: {err}");
+}
+
+#[test]
+fn an_unbounded_template_loop_is_a_typed_error_naming_template_and_resource() {
+    let looping = "{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(1000) %}{% endfor %}{% endfor %}{% endfor %}heat_template_version: 2013-05-23\n";
+    let world = json!({
+        "name": "looping",
+        "schemas": {"a": {"template_path": "Ca"}},
+        "heat_templates": {"a": {"parameter_mappings": {"heat_timeout": "C5"}, "template_file": looping}},
+        "resources": {"a": {"a1": {"version": 1, "body": {"id": "a1"}}}}
+    });
+    let path = write_world("looping", &world);
+    let out = esi(&["plan", &path.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("a/a1")
+            && text.contains("cannot render template a: rendering ran out of fuel"),
+        "{text}"
+    );
+}
