@@ -499,13 +499,16 @@ pub fn fold_chain(resources: &[ResourceRef]) -> (Vec<ResourceRef>, usize) {
 ///
 /// Two indexes keep [`expand`] linear in the size of the new chain rather than in the number of
 /// jobs in flight: jobs by the resource they work on, and jobs by the resources their params name
-/// (de-duplicated, so the recorded repetition quirk never matters).
+/// (de-duplicated, so the recorded repetition quirk never matters). A third, jobs by the ids
+/// they depend on, lets the manager release or fail only the dependents of a finished job
+/// ([`InFlight::dependents`]) instead of rescanning every waiting job.
 #[derive(Debug, Clone, Default)]
 pub struct InFlight {
     jobs: Vec<Option<Job>>,
     by_id: HashMap<String, usize>,
     by_resource: HashMap<ResourceRef, Vec<usize>>,
     by_reference: HashMap<ResourceRef, Vec<usize>>,
+    by_dependency: HashMap<String, Vec<usize>>,
     live: usize,
 }
 
@@ -526,6 +529,9 @@ impl InFlight {
         for r in job.referenced_resources() {
             self.by_reference.entry(r).or_default().push(i);
         }
+        for d in &job.dependency {
+            self.by_dependency.entry(d.clone()).or_default().push(i);
+        }
         self.jobs.push(Some(job));
         self.live += 1;
     }
@@ -535,7 +541,25 @@ impl InFlight {
         let i = self.by_id.remove(id)?;
         let job = self.jobs.get_mut(i)?.take()?;
         self.live -= 1;
+        // Nothing can depend on a removed job any more: its dependents entry is dropped
+        // (a job is only ever pushed after the jobs it depends on).
+        self.by_dependency.remove(id);
+        if self.live == 0 {
+            // Quiet: the slots and index entries of finished jobs are dropped, so a long run
+            // does not grow without bound.
+            *self = Self::default();
+        }
         Some(job)
+    }
+
+    /// The in-flight jobs that list `id` among their dependencies, in the order they were
+    /// added. Touches only those jobs, however many are in flight.
+    pub fn dependents<'s>(&'s self, id: &str) -> impl Iterator<Item = &'s Job> + 's {
+        self.by_dependency
+            .get(id)
+            .into_iter()
+            .flatten()
+            .filter_map(|i| self.jobs.get(*i).and_then(Option::as_ref))
     }
 
     /// Looks a job up by id.
