@@ -734,6 +734,55 @@ pub fn expand_world(world: &crate::World, suffixes: &mut dyn SuffixSource) -> Ve
 mod tests {
     use super::*;
 
+    fn job(id: &str, deps: &[&str]) -> Job {
+        Job {
+            action: JobAction::Create,
+            handler: "heat_worker".into(),
+            resource_type: "t".into(),
+            resource_id: id.into(),
+            version: 1,
+            job_name: format!("t:{id}:1"),
+            id: id.into(),
+            on_failure: OnFailure::Fail,
+            is_first: true,
+            is_last: true,
+            dependency: deps.iter().map(|d| d.to_string()).collect(),
+            params: Vec::new(),
+            resource_input: Value::Null,
+        }
+    }
+
+    /// Releasing the dependents of a finished job touches those jobs only (issue 11: the
+    /// manager used to rescan every waiting job on each finish).
+    #[test]
+    fn dependents_are_indexed_and_only_they_are_touched() {
+        let mut f = InFlight::new();
+        f.push(job("a", &[]));
+        f.push(job("b", &["a"]));
+        f.push(job("c", &["a", "b"]));
+        for i in 0..1000 {
+            f.push(job(&format!("x{i}"), &["other"]));
+        }
+        let ids =
+            |f: &InFlight, id: &str| f.dependents(id).map(|j| j.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&f, "a"), vec!["b", "c"]);
+        assert_eq!(ids(&f, "b"), vec!["c"]);
+        assert!(ids(&f, "c").is_empty());
+        assert_eq!(ids(&f, "other").len(), 1000);
+        // a removed dependent is no longer listed
+        f.remove("b");
+        assert_eq!(ids(&f, "a"), vec!["c"]);
+        // once nothing is in flight, the set starts over (no unbounded growth)
+        f.remove("a");
+        f.remove("c");
+        for i in 0..1000 {
+            f.remove(&format!("x{i}"));
+        }
+        assert!(f.is_empty());
+        assert_eq!(f.jobs.len(), 0);
+        assert!(f.by_dependency.is_empty());
+    }
+
     #[test]
     fn chains_fold_the_repetition() {
         let a = ResourceRef::new("a", "1");
