@@ -666,6 +666,36 @@ fn dependencies(
     (ids, journal)
 }
 
+/// What the dependency rule reads of an in-flight job: everything but the body and the param
+/// values (a world expansion keeps every job in flight; copying bodies and values into the
+/// set doubled its memory and time).
+fn dependency_view(j: &Job) -> Job {
+    Job {
+        action: j.action,
+        handler: j.handler.clone(),
+        resource_type: j.resource_type.clone(),
+        resource_id: j.resource_id.clone(),
+        version: j.version,
+        job_name: String::new(),
+        id: j.id.clone(),
+        on_failure: j.on_failure,
+        is_first: j.is_first,
+        is_last: j.is_last,
+        dependency: Vec::new(),
+        params: j
+            .params
+            .iter()
+            .map(|p| JobParam {
+                param: String::new(),
+                kind: p.kind,
+                value: Value::Null,
+                resources: p.resources.clone(),
+            })
+            .collect(),
+        resource_input: Value::Null,
+    }
+}
+
 /// The outcome of one resource of a world expansion.
 #[derive(Debug, Clone)]
 pub struct ResourceOutcome {
@@ -711,7 +741,10 @@ pub fn expand_world(world: &crate::World, suffixes: &mut dyn SuffixSource) -> Ve
             suffixes,
         ) {
             Ok(e) => {
-                e.jobs.iter().cloned().for_each(|j| in_flight.push(j));
+                e.jobs
+                    .iter()
+                    .map(dependency_view)
+                    .for_each(|j| in_flight.push(j));
                 (e.decisions, Ok(e.jobs))
             }
             Err(err) => (

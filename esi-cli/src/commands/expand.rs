@@ -19,10 +19,7 @@ pub fn run(world_path: &Path, output: Output, seed: u64) -> Result<ExitCode> {
     let outcomes = expand_world(&world, &mut suffixes);
     let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
     match output {
-        Output::Json => crate::emit(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&to_json(&outcomes))?
-        ))?,
+        Output::Json => write_json(&outcomes)?,
         Output::Text => crate::emit(&to_text(&world.name, &outcomes))?,
     }
     Ok(if failed == 0 {
@@ -32,23 +29,84 @@ pub fn run(world_path: &Path, output: Output, seed: u64) -> Result<ExitCode> {
     })
 }
 
-fn to_json(outcomes: &[ResourceOutcome]) -> Value {
-    let mut doc = json!({
-        "resources": outcomes.iter().map(|o| json!({
-            "resource_type": o.resource.resource_type,
-            "resource_id": o.resource.resource_id,
-            "version": o.version,
-            "action": o.action.as_str(),
-            "decisions": o.decisions,
-            "jobs": match &o.result {
-                Ok(jobs) => jobs.iter().map(|j| json!({"key": esi_core::keys::job(&j.id), "value": j.to_record()})).collect(),
-                Err(_) => Vec::new(),
-            },
-            "error": o.result.as_ref().err().map(|e| e.to_string()),
-        })).collect::<Vec<_>>()
+/// The one masking step of the JSON output, applied to each resource's document as it is
+/// serialized (the redaction policy lives in esi-core; this is the single call to swap).
+fn mask(v: &mut Value) {
+    redact(v);
+}
+
+/// One resource's JSON document (masked).
+fn resource_json(o: &ResourceOutcome) -> Value {
+    let mut v = json!({
+        "resource_type": o.resource.resource_type,
+        "resource_id": o.resource.resource_id,
+        "version": o.version,
+        "action": o.action.as_str(),
+        "decisions": o.decisions,
+        "jobs": match &o.result {
+            Ok(jobs) => jobs.iter().map(|j| json!({"key": esi_core::keys::job(&j.id), "value": j.to_record()})).collect(),
+            Err(_) => Vec::new(),
+        },
+        "error": o.result.as_ref().err().map(|e| e.to_string()),
     });
-    redact(&mut doc);
-    doc
+    mask(&mut v);
+    v
+}
+
+/// `{"resources": [...]}`, streamed: each resource is built, masked and written in turn, so
+/// memory holds one resource's document at a time, never the whole tree or the whole text.
+struct Document<'a>(&'a [ResourceOutcome]);
+struct Resources<'a>(&'a [ResourceOutcome]);
+
+impl serde::Serialize for Document<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry("resources", &Resources(self.0))?;
+        m.end()
+    }
+}
+
+impl serde::Serialize for Resources<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(resource_json))
+    }
+}
+
+/// Writes the JSON document to stdout, pretty-printed as it is produced. A closed pipe ends the
+/// output quietly.
+fn write_json(outcomes: &[ResourceOutcome]) -> Result<()> {
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let written = serde_json::to_writer_pretty(&mut out, &Document(outcomes))
+        .map_err(std::io::Error::from)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// The whole JSON document as a value (tests compare it with the streamed text).
+#[cfg(test)]
+fn to_json(outcomes: &[ResourceOutcome]) -> Value {
+    json!({"resources": outcomes.iter().map(resource_json).collect::<Vec<_>>()})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_streamed_document_equals_the_value_tree() {
+        let world = esi_core::generate::world(60).expect("world");
+        let outcomes = expand_world(&world, &mut SeededSuffixes::new(3));
+        let streamed = serde_json::to_string_pretty(&Document(&outcomes)).expect("json");
+        let tree = serde_json::to_string_pretty(&to_json(&outcomes)).expect("json");
+        assert_eq!(streamed, tree);
+    }
 }
 
 /// The text tree: resource → template → jobs → params with their source chain.
