@@ -95,20 +95,6 @@ fn to_json(outcomes: &[ResourceOutcome]) -> Value {
     json!({"resources": outcomes.iter().map(resource_json).collect::<Vec<_>>()})
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_streamed_document_equals_the_value_tree() {
-        let world = esi_core::generate::world(60).expect("world");
-        let outcomes = expand_world(&world, &mut SeededSuffixes::new(3));
-        let streamed = serde_json::to_string_pretty(&Document(&outcomes)).expect("json");
-        let tree = serde_json::to_string_pretty(&to_json(&outcomes)).expect("json");
-        assert_eq!(streamed, tree);
-    }
-}
-
 /// The text tree: resource → template → jobs → params with their source chain.
 pub fn to_text(world_name: &str, outcomes: &[ResourceOutcome]) -> String {
     let mut s = String::new();
@@ -250,5 +236,19 @@ fn shorten(s: &str) -> String {
         format!("{}...", s.chars().take(69).collect::<String>())
     } else {
         s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_streamed_document_equals_the_value_tree() {
+        let world = esi_core::generate::world(60).expect("world");
+        let outcomes = expand_world(&world, &mut SeededSuffixes::new(3));
+        let streamed = serde_json::to_string_pretty(&Document(&outcomes)).expect("json");
+        let tree = serde_json::to_string_pretty(&to_json(&outcomes)).expect("json");
+        assert_eq!(streamed, tree);
     }
 }

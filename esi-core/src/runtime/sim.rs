@@ -278,7 +278,7 @@ impl Simulation {
                 }
             }
             steps += 1;
-            if steps % HISTORY_WINDOW as u64 == 0 {
+            if steps.is_multiple_of(HISTORY_WINDOW as u64) {
                 self.compact_history().await?;
             }
             if steps > self.config.max_steps {
