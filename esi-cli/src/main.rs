@@ -66,9 +66,17 @@ enum Command {
     Plan {
         /// A world directory or file.
         world: PathBuf,
-        /// Only this resource (`TYPE/ID`).
+        /// Only this resource (`TYPE/ID`; a unique prefix of the id, or of `TYPE/ID`, will do).
         #[arg(long)]
         resource: Option<String>,
+        /// Plan these changes (the `esi run --changes` file): per phase the jobs, the stacks to
+        /// create/update/delete, each router's configuration diff, and a summary.
+        #[arg(long)]
+        changes: Option<PathBuf>,
+        /// With `--changes`: exit 2 when the changes would change something, 0 when not
+        /// (1 on errors), as `terraform plan -detailed-exitcode` does.
+        #[arg(long, requires = "changes")]
+        detailed_exitcode: bool,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
@@ -87,6 +95,10 @@ enum Command {
         /// Seed of ids and of the simulated scheduling.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Print each router's whole configuration per phase (default: the diff against the
+        /// previous phase).
+        #[arg(long)]
+        full: bool,
     },
 }
 
@@ -117,14 +129,22 @@ fn main() -> ExitCode {
         Command::Plan {
             world,
             resource,
+            changes,
+            detailed_exitcode,
             output,
-        } => commands::plan::run(&world, resource.as_deref(), output),
+        } => match changes {
+            Some(changes) => {
+                commands::plan::run_changes(&world, &changes, output, detailed_exitcode)
+            }
+            None => commands::plan::run(&world, resource.as_deref(), output),
+        },
         Command::Run {
             world,
             changes,
             output,
             seed,
-        } => commands::run::run(&world, changes.as_deref(), output, seed),
+            full,
+        } => commands::run::run(&world, changes.as_deref(), output, seed, full),
     };
     match result {
         Ok(code) => code,

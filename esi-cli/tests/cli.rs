@@ -954,3 +954,154 @@ fn an_unbounded_template_loop_is_a_typed_error_naming_template_and_resource() {
         "{text}"
     );
 }
+
+// ------------------------------------------------------------------------------------------
+// Plans of changes (issue 11, item 4)
+// ------------------------------------------------------------------------------------------
+
+const CHANGES: &str = "examples/vpn-gateway/changes.yaml";
+
+/// Per phase (`== ` headers), the router diff lines (`router NAME:` and `+`/`-` lines).
+fn diff_blocks(text: &str) -> Vec<Vec<String>> {
+    let mut phases: Vec<Vec<String>> = Vec::new();
+    for l in text.lines() {
+        if l.starts_with("== ") {
+            phases.push(Vec::new());
+        } else if let Some(p) = phases.last_mut() {
+            let t = l.trim_start();
+            if t.starts_with("router ") || t.starts_with("+ ") || t.starts_with("- ") {
+                p.push(l.to_string());
+            }
+        }
+    }
+    phases
+}
+
+#[test]
+fn plan_of_changes_of_the_example_world() {
+    let out = esi(&["plan", "examples/vpn-gateway", "--changes", CHANGES]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = stdout(&out);
+    assert!(!text.contains("example-secret"), "no secret in the plan");
+    insta::assert_snapshot!("plan_changes_vpn_gateway_text", text);
+}
+
+#[test]
+fn plan_and_run_print_the_same_router_diffs_line_for_line() {
+    let plan = stdout(&esi(&[
+        "plan",
+        "examples/vpn-gateway",
+        "--changes",
+        CHANGES,
+    ]));
+    let run = stdout(&esi(&["run", "examples/vpn-gateway", "--changes", CHANGES]));
+    let (p, r) = (diff_blocks(&plan), diff_blocks(&run));
+    assert_eq!(p.len(), 5, "load + 4 changes: {plan}");
+    assert_eq!(p, r, "plan:\n{plan}\nrun:\n{run}");
+    // the modify changes the policer on both routers, and nothing else is reprinted
+    assert!(p[1]
+        .iter()
+        .any(|l| l.contains("+ set firewall policer") && l.contains("bandwidth-limit 50m")));
+    assert!(p[1]
+        .iter()
+        .any(|l| l.contains("- set firewall policer") && l.contains("bandwidth-limit 10m")));
+    assert!(
+        !run.contains("flexible-vlan-tagging;"),
+        "no whole config without --full"
+    );
+    let full = stdout(&esi(&[
+        "run",
+        "examples/vpn-gateway",
+        "--changes",
+        CHANGES,
+        "--full",
+    ]));
+    assert!(full.contains("flexible-vlan-tagging;"), "{full}");
+}
+
+#[test]
+fn plan_detailed_exitcode_is_two_with_changes_and_zero_without() {
+    let out = esi(&[
+        "plan",
+        "examples/vpn-gateway",
+        "--changes",
+        CHANGES,
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = stdout(&out);
+    assert!(
+        text.contains("Plan: 0 to create, 1 to modify, 3 to delete, 6 devices changed"),
+        "{text}"
+    );
+    let none = write_world_file("no-changes.yaml", "[]\n");
+    let out = esi(&[
+        "plan",
+        "examples/vpn-gateway",
+        "--changes",
+        &none.display().to_string(),
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout(&out).contains("Plan: 0 to create, 0 to modify, 0 to delete, 0 devices changed"));
+    let json = json_of(&esi(&[
+        "plan",
+        "examples/vpn-gateway",
+        "--changes",
+        CHANGES,
+        "--output",
+        "json",
+    ]));
+    assert_eq!(json["summary"]["modify"], 1);
+    assert_eq!(json["phases"].as_array().map(Vec::len), Some(5));
+}
+
+fn write_world_file(name: &str, text: &str) -> PathBuf {
+    let p = scratch("changes").join(name);
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+/// The run table prints ids whole (two ids sharing 8 characters stay distinct) and
+/// `--resource` takes them back, as a unique prefix too.
+#[test]
+fn run_prints_whole_ids_and_resource_accepts_unique_prefixes() {
+    let text = stdout(&esi(&["run", "examples/vpn-gateway"]));
+    assert!(text.contains(VPN_GATEWAY), "{text}");
+    for spec in [
+        VPN_GATEWAY,
+        "vpn_gateway/b68f4",
+        "b68f4fe2",
+        "vpn_gateway/b68f4fe2-48a4-480e-b752-8379c2680db3",
+    ] {
+        let plan = json_of(&esi(&[
+            "plan",
+            "examples/vpn-gateway",
+            "--resource",
+            spec,
+            "--output",
+            "json",
+        ]));
+        assert_eq!(
+            plan["resources"][0]["resource_id"], "b68f4fe2-48a4-480e-b752-8379c2680db3",
+            "{spec}"
+        );
+    }
+    // ambiguous: every type starting with `p` … and every id starting with a common digit
+    let out = esi(&["plan", "examples/vpn-gateway", "--resource", "p"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ambiguous") || err.contains("no resource"),
+        "{err}"
+    );
+}

@@ -499,13 +499,16 @@ pub fn fold_chain(resources: &[ResourceRef]) -> (Vec<ResourceRef>, usize) {
 ///
 /// Two indexes keep [`expand`] linear in the size of the new chain rather than in the number of
 /// jobs in flight: jobs by the resource they work on, and jobs by the resources their params name
-/// (de-duplicated, so the recorded repetition quirk never matters).
+/// (de-duplicated, so the recorded repetition quirk never matters). A third, jobs by the ids
+/// they depend on, lets the manager release or fail only the dependents of a finished job
+/// ([`InFlight::dependents`]) instead of rescanning every waiting job.
 #[derive(Debug, Clone, Default)]
 pub struct InFlight {
     jobs: Vec<Option<Job>>,
     by_id: HashMap<String, usize>,
     by_resource: HashMap<ResourceRef, Vec<usize>>,
     by_reference: HashMap<ResourceRef, Vec<usize>>,
+    by_dependency: HashMap<String, Vec<usize>>,
     live: usize,
 }
 
@@ -526,6 +529,9 @@ impl InFlight {
         for r in job.referenced_resources() {
             self.by_reference.entry(r).or_default().push(i);
         }
+        for d in &job.dependency {
+            self.by_dependency.entry(d.clone()).or_default().push(i);
+        }
         self.jobs.push(Some(job));
         self.live += 1;
     }
@@ -535,7 +541,25 @@ impl InFlight {
         let i = self.by_id.remove(id)?;
         let job = self.jobs.get_mut(i)?.take()?;
         self.live -= 1;
+        // Nothing can depend on a removed job any more: its dependents entry is dropped
+        // (a job is only ever pushed after the jobs it depends on).
+        self.by_dependency.remove(id);
+        if self.live == 0 {
+            // Quiet: the slots and index entries of finished jobs are dropped, so a long run
+            // does not grow without bound.
+            *self = Self::default();
+        }
         Some(job)
+    }
+
+    /// The in-flight jobs that list `id` among their dependencies, in the order they were
+    /// added. Touches only those jobs, however many are in flight.
+    pub fn dependents<'s>(&'s self, id: &str) -> impl Iterator<Item = &'s Job> + 's {
+        self.by_dependency
+            .get(id)
+            .into_iter()
+            .flatten()
+            .filter_map(|i| self.jobs.get(*i).and_then(Option::as_ref))
     }
 
     /// Looks a job up by id.
@@ -642,6 +666,36 @@ fn dependencies(
     (ids, journal)
 }
 
+/// What the dependency rule reads of an in-flight job: everything but the body and the param
+/// values (a world expansion keeps every job in flight; copying bodies and values into the
+/// set doubled its memory and time).
+fn dependency_view(j: &Job) -> Job {
+    Job {
+        action: j.action,
+        handler: j.handler.clone(),
+        resource_type: j.resource_type.clone(),
+        resource_id: j.resource_id.clone(),
+        version: j.version,
+        job_name: String::new(),
+        id: j.id.clone(),
+        on_failure: j.on_failure,
+        is_first: j.is_first,
+        is_last: j.is_last,
+        dependency: Vec::new(),
+        params: j
+            .params
+            .iter()
+            .map(|p| JobParam {
+                param: String::new(),
+                kind: p.kind,
+                value: Value::Null,
+                resources: p.resources.clone(),
+            })
+            .collect(),
+        resource_input: Value::Null,
+    }
+}
+
 /// The outcome of one resource of a world expansion.
 #[derive(Debug, Clone)]
 pub struct ResourceOutcome {
@@ -687,7 +741,10 @@ pub fn expand_world(world: &crate::World, suffixes: &mut dyn SuffixSource) -> Ve
             suffixes,
         ) {
             Ok(e) => {
-                e.jobs.iter().cloned().for_each(|j| in_flight.push(j));
+                e.jobs
+                    .iter()
+                    .map(dependency_view)
+                    .for_each(|j| in_flight.push(j));
                 (e.decisions, Ok(e.jobs))
             }
             Err(err) => (
@@ -709,6 +766,55 @@ pub fn expand_world(world: &crate::World, suffixes: &mut dyn SuffixSource) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn job(id: &str, deps: &[&str]) -> Job {
+        Job {
+            action: JobAction::Create,
+            handler: "heat_worker".into(),
+            resource_type: "t".into(),
+            resource_id: id.into(),
+            version: 1,
+            job_name: format!("t:{id}:1"),
+            id: id.into(),
+            on_failure: OnFailure::Fail,
+            is_first: true,
+            is_last: true,
+            dependency: deps.iter().map(|d| d.to_string()).collect(),
+            params: Vec::new(),
+            resource_input: Value::Null,
+        }
+    }
+
+    /// Releasing the dependents of a finished job touches those jobs only (issue 11: the
+    /// manager used to rescan every waiting job on each finish).
+    #[test]
+    fn dependents_are_indexed_and_only_they_are_touched() {
+        let mut f = InFlight::new();
+        f.push(job("a", &[]));
+        f.push(job("b", &["a"]));
+        f.push(job("c", &["a", "b"]));
+        for i in 0..1000 {
+            f.push(job(&format!("x{i}"), &["other"]));
+        }
+        let ids =
+            |f: &InFlight, id: &str| f.dependents(id).map(|j| j.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&f, "a"), vec!["b", "c"]);
+        assert_eq!(ids(&f, "b"), vec!["c"]);
+        assert!(ids(&f, "c").is_empty());
+        assert_eq!(ids(&f, "other").len(), 1000);
+        // a removed dependent is no longer listed
+        f.remove("b");
+        assert_eq!(ids(&f, "a"), vec!["c"]);
+        // once nothing is in flight, the set starts over (no unbounded growth)
+        f.remove("a");
+        f.remove("c");
+        for i in 0..1000 {
+            f.remove(&format!("x{i}"));
+        }
+        assert!(f.is_empty());
+        assert_eq!(f.jobs.len(), 0);
+        assert!(f.by_dependency.is_empty());
+    }
 
     #[test]
     fn chains_fold_the_repetition() {

@@ -78,6 +78,12 @@ fn templates() -> Value {
 
 /// Builds a world of exactly `n` resources (at least one per level when `n >= 6`).
 pub fn world(n: usize) -> Result<World, LoadError> {
+    World::from_json(&world_document(n))
+}
+
+/// The world document [`world`] loads: one JSON object (`name`, `handlers`, `schemas`,
+/// `heat_templates`, `resources`) that `esi` reads as a world file.
+pub fn world_document(n: usize) -> Value {
     let mut counts: Vec<usize> = LEVELS
         .iter()
         .map(|(_, pct, _)| (n * *pct as usize / 100).max(usize::from(n >= LEVELS.len())))
@@ -114,13 +120,13 @@ pub fn world(n: usize) -> Result<World, LoadError> {
         }
         resources.insert(ty.to_string(), Value::Object(ids));
     }
-    World::from_json(&json!({
+    json!({
         "name": format!("generated-{n}"),
         "handlers": ["heat_worker"],
         "schemas": schemas(),
         "heat_templates": templates(),
         "resources": resources,
-    }))
+    })
 }
 
 #[cfg(test)]

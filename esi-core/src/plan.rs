@@ -27,6 +27,8 @@
 //! Pure: no I/O. A job whose stack cannot be built is reported on its resource
 //! ([`JobPlan::errors`]) and the plan goes on.
 
+pub mod changes;
+
 use crate::catalog::HEAT_WORKER;
 use crate::exec::heat_view::{template_parameters, HeatParamSchema, HeatViewError};
 use crate::exec::job::Job as ExecJob;
@@ -46,7 +48,7 @@ use crate::World;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use thiserror::Error;
 
 /// The Heat resource type whose properties are pushed to a router over NETCONF.
@@ -641,6 +643,10 @@ pub struct DeviceConfig {
 pub struct PlanOptions<'a> {
     /// Outputs of stacks that already exist (`None`: nothing exists yet).
     pub known_outputs: Option<&'a dyn OutputStore>,
+    /// Plan only this resource: the world is still expanded in processing order (its jobs'
+    /// dependencies are those of the whole world), but only its stacks are rendered and only
+    /// it is in the plan.
+    pub only: Option<&'a ResourceRef>,
 }
 
 /// Plans every resource of a world (see the module documentation). `suffixes` gives the job id
@@ -658,6 +664,9 @@ pub fn plan_world(
     let mut device_configs: Vec<(DeviceTarget, DeviceConfig)> = Vec::new();
     for outcome in expand_world(world, suffixes) {
         let r = &outcome.resource;
+        if options.only.is_some_and(|only| only != r) {
+            continue;
+        }
         let mut rp = ResourcePlan {
             resource: r.clone(),
             name: world
@@ -687,14 +696,23 @@ pub fn plan_world(
     }
 
     let mut devices: Vec<DevicePlan> = Vec::new();
+    let mut device_index: HashMap<DeviceTarget, usize> = HashMap::new();
+    let order = (!device_configs.is_empty()).then(|| world.processing_order());
     for (target, config) in device_configs {
-        match devices.iter_mut().find(|d| d.device == target) {
-            Some(d) => d.configs.push(config),
-            None => devices.push(DevicePlan {
-                known_as: known_as(world, &target.device_ip),
-                device: target,
-                configs: vec![config],
-            }),
+        match device_index.get(&target) {
+            Some(&i) => devices[i].configs.push(config),
+            None => {
+                device_index.insert(target.clone(), devices.len());
+                devices.push(DevicePlan {
+                    known_as: known_as(
+                        world,
+                        order.as_deref().unwrap_or_default(),
+                        &target.device_ip,
+                    ),
+                    device: target,
+                    configs: vec![config],
+                })
+            }
         }
     }
 
@@ -715,10 +733,11 @@ pub fn plan_world(
     plan
 }
 
-/// The world resources whose body carries `address` as a top-level string field.
-fn known_as(world: &World, address: &str) -> Vec<String> {
+/// The world resources whose body carries `address` as a top-level string field, in
+/// processing `order` (computed once per plan, not once per device).
+fn known_as(world: &World, order: &[ResourceRef], address: &str) -> Vec<String> {
     let mut out = Vec::new();
-    for key in world.processing_order() {
+    for key in order {
         let Some(r) = world.resources.get(&key.resource_type, &key.resource_id) else {
             continue;
         };

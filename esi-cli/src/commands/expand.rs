@@ -22,10 +22,7 @@ pub fn run(world_path: &Path, output: Output, seed: u64) -> Result<ExitCode> {
     let outcomes = expand_world(&world, &mut suffixes);
     let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
     match output {
-        Output::Json => crate::emit(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&to_json(&world, &outcomes))?
-        ))?,
+        Output::Json => write_json(&world, &outcomes)?,
         Output::Text => crate::emit(&to_text(&world, &outcomes))?,
     }
     Ok(if failed == 0 {
@@ -81,11 +78,23 @@ fn scrubber_of(world: &World, secret: &SecretParams, outcomes: &[ResourceOutcome
     s
 }
 
-fn to_json(world: &World, outcomes: &[ResourceOutcome]) -> Value {
-    let secret = secret_params(world);
-    let mut scrubber = scrubber_of(world, &secret, outcomes);
-    let mut doc = json!({
-        "resources": outcomes.iter().map(|o| json!({
+/// What masking the JSON output needs, computed once for the world: the secret params per
+/// template and every secret value (to scrub copies of them anywhere in a document).
+struct Masking {
+    secret: SecretParams,
+    scrubber: Scrubber,
+}
+
+impl Masking {
+    fn new(world: &World, outcomes: &[ResourceOutcome]) -> Self {
+        let secret = secret_params(world);
+        let scrubber = scrubber_of(world, &secret, outcomes);
+        Self { secret, scrubber }
+    }
+
+    /// One resource's JSON document, masked by the one redaction policy.
+    fn resource_json(&self, o: &ResourceOutcome) -> Value {
+        let mut v = json!({
             "resource_type": o.resource.resource_type,
             "resource_id": o.resource.resource_id,
             "version": o.version,
@@ -96,15 +105,57 @@ fn to_json(world: &World, outcomes: &[ResourceOutcome]) -> Value {
                 Err(_) => Vec::new(),
             },
             "error": o.result.as_ref().err().map(|e| e.to_string()),
-        })).collect::<Vec<_>>()
-    });
-    if let Some(list) = doc.get_mut("resources").and_then(Value::as_array_mut) {
-        for (item, o) in list.iter_mut().zip(outcomes) {
-            redact_params(item, &hidden_of(&secret, o), &mut scrubber);
-        }
+        });
+        let mut local = Scrubber::new();
+        redact_params(&mut v, &hidden_of(&self.secret, o), &mut local);
+        self.scrubber.value(&mut v);
+        local.value(&mut v);
+        v
     }
-    scrubber.value(&mut doc);
-    doc
+}
+
+/// `{"resources": [...]}`, streamed: each resource is built, masked and written in turn, so
+/// memory holds one resource's document at a time, never the whole tree or the whole text.
+struct Document<'a>(&'a Masking, &'a [ResourceOutcome]);
+struct Resources<'a>(&'a Masking, &'a [ResourceOutcome]);
+
+impl serde::Serialize for Document<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry("resources", &Resources(self.0, self.1))?;
+        m.end()
+    }
+}
+
+impl serde::Serialize for Resources<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.1.iter().map(|o| self.0.resource_json(o)))
+    }
+}
+
+/// Writes the JSON document to stdout, pretty-printed as it is produced. A closed pipe ends the
+/// output quietly.
+fn write_json(world: &World, outcomes: &[ResourceOutcome]) -> Result<()> {
+    use std::io::Write;
+    let masking = Masking::new(world, outcomes);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let written = serde_json::to_writer_pretty(&mut out, &Document(&masking, outcomes))
+        .map_err(std::io::Error::from)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// The whole JSON document as a value (tests compare it with the streamed text).
+#[cfg(test)]
+fn to_json(world: &World, outcomes: &[ResourceOutcome]) -> Value {
+    let masking = Masking::new(world, outcomes);
+    json!({"resources": outcomes.iter().map(|o| masking.resource_json(o)).collect::<Vec<_>>()})
 }
 
 /// The text tree: resource → template → jobs → params with their source chain.
@@ -253,5 +304,20 @@ fn shorten(s: &str) -> String {
         format!("{}...", s.chars().take(69).collect::<String>())
     } else {
         s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_streamed_document_equals_the_value_tree() {
+        let world = esi_core::generate::world(60).expect("world");
+        let outcomes = expand_world(&world, &mut SeededSuffixes::new(3));
+        let masking = Masking::new(&world, &outcomes);
+        let streamed = serde_json::to_string_pretty(&Document(&masking, &outcomes)).expect("json");
+        let tree = serde_json::to_string_pretty(&to_json(&world, &outcomes)).expect("json");
+        assert_eq!(streamed, tree);
     }
 }

@@ -6,6 +6,19 @@ pub mod plan;
 pub mod run;
 
 use esi_core::model::ResourceRef;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Per router, its configuration diff as `+`/`-` set lines, the block `esi run` and
+/// `esi plan --changes` both print (a test holds them equal line for line).
+pub fn write_device_diffs(s: &mut String, diffs: &BTreeMap<String, Vec<String>>) {
+    for (name, lines) in diffs {
+        let _ = writeln!(s, "\n   router {name}:");
+        for l in lines {
+            let _ = writeln!(s, "     {l}");
+        }
+    }
+}
 
 /// `a → b → c`, with `(×n)` when the job record repeats the chain (the recorded quirk).
 pub fn chain_text(chain: &[ResourceRef], repeated: usize) -> String {

@@ -4,15 +4,18 @@
 //! loads the world, picks the output form and sets the exit code: 0 when every resource could be
 //! planned, 1 when some job could not (the plan is printed anyway), 2 on unusable input.
 
+mod changes;
 mod text;
+
+pub use changes::run_changes;
 
 use crate::worlddir::load_world;
 use crate::Output;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use esi_core::model::ResourceRef;
 use esi_core::plan::{plan_world, Plan, PlanOptions};
 use esi_core::secret::redact;
-use esi_core::SeededSuffixes;
+use esi_core::{SeededSuffixes, World};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
@@ -23,23 +26,27 @@ const SEED: u64 = 0;
 /// Prints the plan of a world (optionally of one resource `TYPE/ID`).
 pub fn run(world_path: &Path, resource: Option<&str>, output: Output) -> Result<ExitCode> {
     let world = load_world(world_path)?;
-    let full = plan_world(
-        &world,
-        &mut SeededSuffixes::new(SEED),
-        PlanOptions::default(),
-    );
-    let plan = match resource {
+    let key = match resource {
+        Some(spec) => Some(
+            resolve_resource(&world, spec)
+                .with_context(|| format!("--resource {spec} in world {}", world_path.display()))?,
+        ),
+        None => None,
+    };
+    let options = PlanOptions {
+        only: key.as_ref(),
+        ..PlanOptions::default()
+    };
+    let full = plan_world(&world, &mut SeededSuffixes::new(SEED), options);
+    let plan = match &key {
         None => full,
-        Some(spec) => {
-            let key = parse_resource(spec)?;
-            match full.only(&key) {
-                Some(p) => p,
-                None => bail!(
-                    "resource {key} is not part of world {}",
-                    world_path.display()
-                ),
-            }
-        }
+        Some(key) => match full.only(key) {
+            Some(p) => p,
+            None => bail!(
+                "resource {key} is not part of world {}",
+                world_path.display()
+            ),
+        },
     };
     match output {
         Output::Json => crate::emit(&format!(
@@ -58,11 +65,37 @@ pub fn run(world_path: &Path, resource: Option<&str>, output: Output) -> Result<
     })
 }
 
-/// `TYPE/ID` → a reference.
-fn parse_resource(spec: &str) -> Result<ResourceRef> {
-    match spec.split_once('/') {
-        Some((t, i)) if !t.is_empty() && !i.is_empty() => Ok(ResourceRef::new(t, i)),
-        _ => bail!("--resource expects TYPE/ID, got `{spec}`"),
+/// `TYPE/ID`, or a unique prefix of it or of an id → the resource of the world it names.
+/// An exact `TYPE/ID` always wins; an ambiguous prefix is an error listing the candidates.
+pub fn resolve_resource(world: &World, spec: &str) -> Result<ResourceRef> {
+    if spec.is_empty() {
+        bail!("--resource expects TYPE/ID (or a unique prefix), got nothing");
+    }
+    if let Some((t, i)) = spec.split_once('/') {
+        if world.resources.get(t, i).is_some() {
+            return Ok(ResourceRef::new(t, i));
+        }
+    }
+    let mut matches: Vec<ResourceRef> = world
+        .resources
+        .iter()
+        .filter(|r| r.key.to_string().starts_with(spec) || r.key.resource_id.starts_with(spec))
+        .map(|r| r.key.clone())
+        .collect();
+    matches.sort();
+    match matches.len() {
+        1 => Ok(matches.remove(0)),
+        0 => bail!("no resource `{spec}` (expected TYPE/ID or a unique prefix of one)"),
+        n => bail!(
+            "`{spec}` is ambiguous: {n} resources match ({}{})",
+            matches
+                .iter()
+                .take(5)
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            if n > 5 { ", …" } else { "" }
+        ),
     }
 }
 

@@ -1,8 +1,10 @@
 //! `esi run WORLD [--changes FILE]`: the whole system on the embedded default.
 
+use crate::commands::write_device_diffs;
 use crate::worlddir::{load_world, read_document};
 use crate::Output;
 use anyhow::{Context, Result};
+use esi_core::plan::changes::phase_diffs;
 use esi_core::runtime::embedded::{self, EmbeddedOptions, Phase};
 use esi_core::runtime::sim::Change;
 use esi_core::secret::redact;
@@ -18,11 +20,11 @@ pub fn run(
     changes: Option<&Path>,
     output: Output,
     seed: u64,
+    full: bool,
 ) -> Result<ExitCode> {
     let world = load_world(world_path)?;
     let changes: Vec<Change> = match changes {
-        Some(p) => serde_json::from_value(read_document(p)?)
-            .with_context(|| format!("reading changes from {}", p.display()))?,
+        Some(p) => read_changes(p)?,
         None => Vec::new(),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -81,7 +83,7 @@ pub fn run(
             redact(&mut doc);
             crate::emit(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
         }
-        Output::Text => crate::emit(&to_text(&phases))?,
+        Output::Text => crate::emit(&to_text(&phases, full))?,
     }
     Ok(if errors == 0 {
         ExitCode::SUCCESS
@@ -90,9 +92,17 @@ pub fn run(
     })
 }
 
-/// Per phase: the resource table, then each router's configuration.
-pub fn to_text(phases: &[Phase]) -> String {
+/// Reads a changes file (`{op: create|modify|delete, type, id, body}` list).
+pub fn read_changes(p: &Path) -> Result<Vec<Change>> {
+    serde_json::from_value(read_document(p)?)
+        .with_context(|| format!("reading changes from {}", p.display()))
+}
+
+/// Per phase: the resource table (ids whole), then each router's configuration diff against
+/// the previous phase (`full`: the whole configuration).
+pub fn to_text(phases: &[Phase], full: bool) -> String {
     let mut s = String::new();
+    let diffs = phase_diffs(phases);
     for (i, p) in phases.iter().enumerate() {
         let _ = writeln!(
             s,
@@ -112,7 +122,7 @@ pub fn to_text(phases: &[Phase]) -> String {
                 let mut monitoring = r.monitoring.clone().unwrap_or(serde_json::Value::Null);
                 redact(&mut monitoring);
                 [
-                    format!("{}/{}", r.resource_type, short(&r.id)),
+                    format!("{}/{}", r.resource_type, r.id),
                     r.version
                         .map(|v| v.to_string())
                         .unwrap_or_else(|| "deleted".into()),
@@ -162,6 +172,15 @@ pub fn to_text(phases: &[Phase]) -> String {
         for r in &rows {
             let _ = writeln!(s, "{}", line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]));
         }
+        if !full {
+            match diffs.get(i) {
+                Some(d) if !d.is_empty() => write_device_diffs(&mut s, d),
+                _ => {
+                    let _ = writeln!(s, "\n   (no router configuration changed)");
+                }
+            }
+            continue;
+        }
         for (name, config) in &p.devices {
             let _ = writeln!(s, "\n   router {name}:");
             if config.trim().is_empty() {
@@ -173,8 +192,4 @@ pub fn to_text(phases: &[Phase]) -> String {
         }
     }
     s
-}
-
-fn short(id: &str) -> &str {
-    id.get(..8).unwrap_or(id)
 }

@@ -14,7 +14,7 @@ use crate::model::{Job, OnFailure, Resource, ResourceRef};
 use crate::store::{Compare, LeaseId, Revision, Store, StoreError, Txn, TxnOp, Watch, WatchEvent};
 use crate::world::ResourceSet;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -582,7 +582,7 @@ impl Manager {
     }
 
     async fn job_finished(&mut self, id: &str, value: &str) -> Result<(), RuntimeError> {
-        let Some(job) = self.in_flight.get(id).cloned() else {
+        let Some(on_failure) = self.in_flight.get(id).map(|j| j.on_failure) else {
             // Already cleaned up (a duplicated event): just drop the marker.
             return self
                 .fenced(vec![Self::del(format!("{}/{id}", keys::JOBS_FINISHED))])
@@ -606,15 +606,16 @@ impl Manager {
             Self::del(format!("{}/{id}", keys::JOBS_FINISHED)),
         ];
         let mut removed = vec![id.to_string()];
-        if let (Some(reason), OnFailure::Fail) = (&failure, job.on_failure) {
-            // Every job that (transitively) depends on the failed one is not run.
+        let mut removed_set: HashSet<String> = HashSet::from([id.to_string()]);
+        if let (Some(reason), OnFailure::Fail) = (&failure, on_failure) {
+            // Every job that (transitively) depends on the failed one is not run. Only the
+            // dependents index is walked: the cost is the size of the failed subtree.
             let mut failed = vec![id.to_string()];
             while let Some(f) = failed.pop() {
-                let dependents: Vec<Job> = self
+                let dependents: Vec<&Job> = self
                     .in_flight
-                    .iter()
-                    .filter(|j| j.dependency.contains(&f) && !removed.contains(&j.id))
-                    .cloned()
+                    .dependents(&f)
+                    .filter(|j| !removed_set.contains(&j.id))
                     .collect();
                 for d in dependents {
                     tracing::warn!(job = %d.id, failed = %f, "dependency failed: job dropped");
@@ -627,10 +628,21 @@ impl Manager {
                         format!("/state/v2.0/{}s/{}", d.resource_type, d.resource_id),
                         state_document(&worker_state, &text, d.version),
                     ));
+                    removed_set.insert(d.id.clone());
                     removed.push(d.id.clone());
                     failed.push(d.id.clone());
                 }
             }
+        }
+        // Waiting jobs that may become ready: the dependents of what is removed, nothing else.
+        let mut candidates: Vec<String> = Vec::new();
+        for r in &removed {
+            candidates.extend(
+                self.in_flight
+                    .dependents(r)
+                    .filter(|j| !removed_set.contains(&j.id))
+                    .map(|j| j.id.clone()),
+            );
         }
         for r in &removed {
             self.in_flight.remove(r);
@@ -638,15 +650,17 @@ impl Manager {
         }
         self.requeues.remove(id);
         // Release waiting jobs whose dependencies are all gone.
-        let released: Vec<String> = self
-            .waiting
-            .iter()
+        candidates.sort_unstable();
+        candidates.dedup();
+        let released: Vec<String> = candidates
+            .into_iter()
             .filter(|w| {
-                self.in_flight
-                    .get(w)
-                    .is_some_and(|j| j.dependency.iter().all(|d| !self.in_flight.contains(d)))
+                self.waiting.contains(w)
+                    && self
+                        .in_flight
+                        .get(w)
+                        .is_some_and(|j| j.dependency.iter().all(|d| !self.in_flight.contains(d)))
             })
-            .cloned()
             .collect();
         for w in &released {
             if let Some(j) = self.in_flight.get(w) {

@@ -15,6 +15,9 @@ use crate::expand::SeededSuffixes;
 use crate::heat::Heat;
 use crate::keys;
 use crate::store::{MemoryStore, PutMode, Store};
+
+/// Revisions of watch history the simulation keeps (and rounds between compactions).
+const HISTORY_WINDOW: i64 = 4096;
 use crate::world::World;
 use serde::Deserialize;
 use serde_json::Value;
@@ -275,6 +278,9 @@ impl Simulation {
                 }
             }
             steps += 1;
+            if steps.is_multiple_of(HISTORY_WINDOW as u64) {
+                self.compact_history().await?;
+            }
             if steps > self.config.max_steps {
                 return Err(RuntimeError::Store(crate::store::StoreError::Backend {
                     backend: "simulation",
@@ -302,6 +308,18 @@ impl Simulation {
                 _ => return Ok(stats),
             }
         }
+    }
+
+    /// Etcd-style auto-compaction: keeps the last [`HISTORY_WINDOW`] revisions of watch
+    /// history, so memory follows the live keys rather than every write ever made. Live
+    /// watches are unaffected; a watch from an older revision gets `Compacted` and the manager
+    /// resyncs, as it does against etcd.
+    async fn compact_history(&self) -> Result<(), RuntimeError> {
+        let rev = self.store.revision().await?;
+        if rev > HISTORY_WINDOW {
+            self.store.compact(rev - HISTORY_WINDOW).await?;
+        }
+        Ok(())
     }
 
     async fn apply_monitoring(&self, writes: &[MonitoringWrite]) -> Result<(), RuntimeError> {
