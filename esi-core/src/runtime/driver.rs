@@ -644,8 +644,15 @@ async fn observer_task(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                     }
                 },
                 _ = tick.tick() => {
-                    if let Ok(head) = store.revision().await {
-                        shared.metrics.set_watch_lag((head - last).max(0));
+                    match store.revision().await {
+                        Ok(head) => {
+                            shared.metrics.set_store_up(true);
+                            shared.metrics.set_watch_lag((head - last).max(0));
+                        }
+                        Err(e) => {
+                            shared.metrics.set_store_up(false);
+                            tracing::warn!(error = %e, "store unreachable");
+                        }
                     }
                     registration = register(&shared, registration, &started).await;
                 }

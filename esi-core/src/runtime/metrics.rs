@@ -47,6 +47,9 @@ pub struct Metrics {
     refused_writes: AtomicU64,
     watch_lag: AtomicI64,
     busy_workers: AtomicI64,
+    /// Seconds since the epoch of the last failed store round-trip (0: none since the last
+    /// success).
+    store_down_since: AtomicI64,
     latency: Mutex<BTreeMap<(String, String), Histogram>>,
 }
 
@@ -103,6 +106,28 @@ impl Metrics {
     /// Revisions between the store's head and the last event this process's watch delivered.
     pub fn set_watch_lag(&self, revisions: i64) {
         self.watch_lag.store(revisions, Ordering::Relaxed);
+    }
+
+    /// Records the outcome of a store round-trip (the driver checks every status interval).
+    pub fn set_store_up(&self, up: bool) {
+        if up {
+            self.store_down_since.store(0, Ordering::Relaxed);
+        } else {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_secs().max(1) as i64);
+            let _ = self.store_down_since.compare_exchange(
+                0,
+                now,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// False when the last store round-trip failed.
+    pub fn store_up(&self) -> bool {
+        self.store_down_since.load(Ordering::Relaxed) == 0
     }
 
     /// Job slots currently holding a job.
@@ -168,6 +193,12 @@ impl Metrics {
                 "esi_watch_lag_revisions",
                 "Store head revision minus the last revision the watch delivered.",
                 self.watch_lag.load(Ordering::Relaxed),
+                "gauge",
+            ),
+            (
+                "esi_store_up",
+                "1 when the last store round-trip succeeded.",
+                i64::from(self.store_up()),
                 "gauge",
             ),
             (
