@@ -13,7 +13,7 @@ use crate::expand::SeededSuffixes;
 use crate::keys;
 use crate::model::{Job, ResourceRef};
 use crate::plan::{plan_world, PlanOptions};
-use crate::store::{PutMode, Store, StoreError};
+use crate::store::{PutMode, Store, StoreError, WatchEvent};
 use crate::world::{World, WorldBuilder};
 use serde::Serialize;
 use serde_json::Value;
@@ -634,4 +634,101 @@ pub async fn wait_final(
             _ = tokio::time::sleep(sleep) => {}
         }
     }
+}
+
+/// One change `esi watch` shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResourceChange {
+    /// The store revision of the change.
+    pub revision: i64,
+    /// `config`, `state` or `monitoring`.
+    pub kind: &'static str,
+    /// The resource.
+    #[serde(rename = "type")]
+    pub resource_type: String,
+    /// Its id.
+    pub id: String,
+    /// True when the key was removed.
+    pub deleted: bool,
+    /// The document's version.
+    pub version: Option<u64>,
+    /// `config`: marked for deletion.
+    pub marked_for_deletion: bool,
+    /// `state`: worker_state.
+    pub worker_state: Option<String>,
+    /// `state`: orchestration_state.
+    pub orchestration_state: Option<String>,
+    /// `state`: the error text; `monitoring`: the status document.
+    pub detail: Option<Value>,
+}
+
+/// Describes a store event as a resource change (`None` for keys that are not a resource's
+/// `/config`, `/state` or `/monitoring` document, or outside `filter`).
+pub fn describe_change(
+    catalog: &Catalog,
+    ev: &WatchEvent,
+    filter_type: Option<&str>,
+    filter_id: Option<&str>,
+) -> Option<ResourceChange> {
+    let key = ev.key();
+    let (kind, rest) = if let Some(r) = key.strip_prefix("/config") {
+        ("config", r)
+    } else if let Some(r) = key.strip_prefix("/state") {
+        ("state", r)
+    } else if let Some(r) = key.strip_prefix("/monitoring") {
+        ("monitoring", r)
+    } else {
+        return None;
+    };
+    let (prefix, id) = rest.rsplit_once('/')?;
+    let schema = catalog.schemas.values().find(|s| {
+        if kind == "monitoring" {
+            prefix == format!("/v2.0/{}", s.plural)
+        } else {
+            prefix == s.prefix
+        }
+    })?;
+    if filter_type.is_some_and(|t| t != schema.id) || filter_id.is_some_and(|i| i != id) {
+        return None;
+    }
+    let mut change = ResourceChange {
+        revision: ev.revision(),
+        kind,
+        resource_type: schema.id.clone(),
+        id: id.to_string(),
+        deleted: true,
+        version: None,
+        marked_for_deletion: false,
+        worker_state: None,
+        orchestration_state: None,
+        detail: None,
+    };
+    let WatchEvent::Put(kv) = ev else {
+        return Some(change);
+    };
+    change.deleted = false;
+    let doc: Value = serde_json::from_str(&kv.value).unwrap_or(Value::Null);
+    change.version = doc.get("version").and_then(Value::as_u64);
+    let text = |p: &str| doc.pointer(p).and_then(Value::as_str).map(str::to_string);
+    match kind {
+        "config" => {
+            change.marked_for_deletion = doc
+                .get("marked_for_deletion")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+        }
+        "state" => {
+            change.worker_state = text("/state/worker_state");
+            change.orchestration_state = text("/state/orchestration_state");
+            change.detail = text("/error").filter(|e| !e.is_empty()).map(Value::String);
+        }
+        _ => {
+            let mut d = doc.clone();
+            if let Some(m) = d.as_object_mut() {
+                m.remove("version");
+            }
+            change.detail = Some(d);
+        }
+    }
+    Some(change)
 }
