@@ -163,3 +163,71 @@ async fn two_drivers_run_the_example_and_survive_the_leader_dying() {
         "resigned"
     );
 }
+
+/// A leader that is paused past its lease (SIGSTOP, a long GC, a partition) and then resumes
+/// with work queued can no longer write: every write it attempts is refused by the fence and
+/// nothing reaches the store.
+#[tokio::test(start_paused = true)]
+async fn a_paused_leader_is_fenced_off_after_its_lease_expired() {
+    use esi_core::expand::SeededSuffixes;
+    use esi_core::runtime::manager::{Manager, ManagerConfig};
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let manager = |name: &str, seed: u64| {
+        Manager::new(
+            name,
+            store.clone(),
+            Arc::new(Catalog::default()),
+            Box::new(SeededSuffixes::new(seed)),
+            ManagerConfig {
+                leader_ttl: Duration::from_secs(2),
+                ..ManagerConfig::default()
+            },
+        )
+    };
+    let mut a = manager("a", 1);
+    for _ in 0..10 {
+        if a.is_leader() {
+            break;
+        }
+        a.step().await.expect("a steps");
+    }
+    assert!(a.is_leader(), "a leads");
+    // While `a` is paused: the world is applied, a's lease runs out, `b` takes over.
+    client::apply(store.as_ref(), example_set())
+        .await
+        .expect("applies");
+    tokio::time::advance(Duration::from_secs(3)).await;
+    let mut b = manager("b", 2);
+    for _ in 0..10 {
+        if b.is_leader() {
+            break;
+        }
+        b.step().await.expect("b steps");
+    }
+    assert!(b.is_leader(), "b took over");
+    let before = store.revision().await.expect("revision");
+    let dump_before = store.range("/").await.expect("range").0;
+    // `a` resumes with queued events and tries to act on them.
+    for _ in 0..50 {
+        if !a.is_leader() {
+            break;
+        }
+        let _ = a.step().await;
+    }
+    assert!(!a.is_leader(), "a stepped down");
+    assert!(a.refused_writes() >= 1, "a's writes were refused");
+    assert_eq!(
+        store.revision().await.expect("revision"),
+        before,
+        "a wrote nothing"
+    );
+    assert_eq!(store.range("/").await.expect("range").0, dump_before);
+    assert_eq!(
+        store
+            .get("/job_manager_id")
+            .await
+            .expect("get")
+            .map(|kv| kv.value),
+        Some("b".to_string())
+    );
+}

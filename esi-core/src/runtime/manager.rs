@@ -307,7 +307,6 @@ impl Manager {
         self.in_flight = InFlight::new();
         self.waiting.clear();
         self.pending.clear();
-        self.reload_catalog().await?;
         // Watches start right after the first listing: whatever changes while the rest is listed
         // is seen twice (listed and replayed), never missed; every handler is idempotent.
         let (all, first_rev) = self.store.range(&format!("{}/", keys::JOBS_ALL)).await?;
@@ -362,6 +361,7 @@ impl Manager {
             self.pending.push_back(Pending::WorkingGone { id });
         }
 
+        self.reload_catalog().await?;
         let (cached, _) = self
             .store
             .range(&format!("{}/", keys::WORKER_CONFIG))
@@ -382,6 +382,10 @@ impl Manager {
                 .insert(ResourceRef::new(ty, id), (version, body));
         }
         let (config, _) = self.store.range(&format!("{}/", keys::CONFIG)).await?;
+        // The catalog is read after the listing, so it holds every schema and template written
+        // before any listed resource (apply writes them first): a resource listed here is never
+        // judged against a catalog older than itself.
+        self.reload_catalog().await?;
         let rev = first_rev;
         let mut seen: BTreeSet<ResourceRef> = BTreeSet::new();
         // Replayed in creation order: the API only accepts references to resources that exist, so
