@@ -64,16 +64,18 @@ impl System {
         serde_json::from_slice(&o.stdout).expect("JSON output")
     }
 
-    fn serve(&self, name: &str, extra: &[&str], log: &Path) -> Child {
+    fn serve(&self, name: &str, extra: &[&str], log: &Path) -> Daemon {
         let mut args = vec!["serve", "--name", name, "--log-format", "json"];
         args.extend_from_slice(extra);
         let file = std::fs::File::create(log).expect("log file");
-        self.cmd(&args)
-            .env("ESI_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("esi serve starts")
+        Daemon(
+            self.cmd(&args)
+                .env("ESI_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(file)
+                .spawn()
+                .expect("esi serve starts"),
+        )
     }
 
     fn leader(&self) -> Option<String> {
@@ -81,6 +83,18 @@ impl System {
             .pointer("/status/leader")
             .and_then(Value::as_str)
             .map(str::to_string)
+    }
+}
+
+/// A daemon child that is killed (and reaped) when the test ends, even on a panic.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
     }
 }
 
@@ -185,8 +199,8 @@ fn readme_sequence_serve_apply_wait_get_delete() {
         .as_array()
         .is_some_and(Vec::is_empty));
 
-    signal(&serve, "-TERM");
-    let status = wait_exit(&mut serve, Duration::from_secs(30));
+    signal(&serve.0, "-TERM");
+    let status = wait_exit(&mut serve.0, Duration::from_secs(30));
     assert!(status.success(), "exit status {status:?}");
     assert_eq!(sys.leader(), None, "the leader resigned on SIGTERM");
 }
@@ -202,8 +216,11 @@ fn two_daemons_survive_the_leader_being_sigkilled() {
     let ttl = 3.0;
     let ttl_arg = ttl.to_string();
     let args = ["--jobs", "2", "--lease-ttl", ttl_arg.as_str()];
-    let mut a = sys.serve("fo-a", &args, &dir.join("a.log"));
-    let mut b = sys.serve("fo-b", &args, &dir.join("b.log"));
+    let mut daemons = [
+        sys.serve("fo-a", &args, &dir.join("a.log")),
+        sys.serve("fo-b", &args, &dir.join("b.log")),
+    ];
+    let names = ["fo-a", "fo-b"];
 
     let t0 = Instant::now();
     let leader = loop {
@@ -213,11 +230,9 @@ fn two_daemons_survive_the_leader_being_sigkilled() {
         assert!(t0.elapsed() < Duration::from_secs(20), "no leader elected");
         std::thread::sleep(Duration::from_millis(100));
     };
-    let (victim, survivor_name) = if leader == "fo-a" {
-        (&mut a, "fo-b")
-    } else {
-        (&mut b, "fo-a")
-    };
+    let victim = usize::from(leader == names[1]);
+    let survivor = 1 - victim;
+    let survivor_name = names[survivor];
     // Apply without waiting, then kill the leader while the jobs run.
     let out = sys.esi(&["apply", "-f", "examples/vpn-gateway"]);
     assert!(
@@ -226,9 +241,9 @@ fn two_daemons_survive_the_leader_being_sigkilled() {
         String::from_utf8_lossy(&out.stderr)
     );
     std::thread::sleep(Duration::from_millis(300));
-    signal(victim, "-KILL");
+    signal(&daemons[victim].0, "-KILL");
     let killed = Instant::now();
-    let _ = victim.wait();
+    let _ = daemons[victim].0.wait();
     let new_leader = loop {
         match sys.leader() {
             Some(l) if l == survivor_name => break l,
@@ -268,13 +283,8 @@ fn two_daemons_survive_the_leader_being_sigkilled() {
         .as_array()
         .is_some_and(Vec::is_empty));
 
-    let survivor = if survivor_name == "fo-a" {
-        &mut a
-    } else {
-        &mut b
-    };
-    signal(survivor, "-TERM");
-    let status = wait_exit(survivor, Duration::from_secs(30));
+    signal(&daemons[survivor].0, "-TERM");
+    let status = wait_exit(&mut daemons[survivor].0, Duration::from_secs(30));
     assert!(status.success(), "exit status {status:?}");
 }
 
