@@ -315,3 +315,62 @@ fn seed_of(name: &str) -> u64 {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!(
+            "esi-serve-config-{}-{}.toml",
+            std::process::id(),
+            text.len()
+        ));
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let cfg = file(
+            "etcd = \"http://a:1,http://b:2\"\nroles = [\"worker\", \"monitor\"]\njobs = 7\nlisten = \"127.0.0.1:1\"\nlog_format = \"json\"\n",
+        );
+        let s = ServeArgs {
+            jobs: Some(3),
+            config: Some(cfg.clone()),
+            ..ServeArgs::default()
+        }
+        .resolve()
+        .expect("resolves");
+        assert_eq!(s.jobs, 3, "the flag wins");
+        assert_eq!(s.etcd, vec!["http://a:1", "http://b:2"]);
+        assert_eq!(s.roles.names(), vec!["worker", "monitor"]);
+        assert_eq!(s.listen.as_deref(), Some("127.0.0.1:1"));
+        assert_eq!(s.log_format, LogFormat::Json);
+        let d = ServeArgs::default().resolve().expect("defaults");
+        assert!(d.etcd.is_empty());
+        assert_eq!(d.jobs, 4);
+        assert_eq!(d.roles, Roles::default());
+        let _ = std::fs::remove_file(cfg);
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_the_field() {
+        let e = ServeArgs {
+            roles: Some(vec!["manger".into()]),
+            ..ServeArgs::default()
+        }
+        .resolve()
+        .expect_err("unknown role");
+        assert!(e.to_string().contains("manger"), "{e}");
+        let cfg = file("jobs = 2\nbogus = 1\n");
+        let e = ServeArgs {
+            config: Some(cfg.clone()),
+            ..ServeArgs::default()
+        }
+        .resolve()
+        .expect_err("unknown key");
+        assert!(format!("{e:#}").contains("bogus"), "{e:#}");
+        let _ = std::fs::remove_file(cfg);
+    }
+}
