@@ -16,9 +16,29 @@ pub fn endpoints(list: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Connects to etcd at `endpoints`. `ESI_ETCD_NAMESPACE` prefixes every key (several systems
-/// or tests on one etcd); `ESI_ETCD_USER` / `ESI_ETCD_PASSWORD` authenticate.
-pub async fn etcd(endpoints: &[String]) -> Result<Arc<dyn Store>> {
+/// Per-endpoint health of an etcd cluster: `(endpoint, "ok (leader <id>)" or the error)`.
+pub async fn etcd_health(endpoints: &[String]) -> Vec<(String, Result<String, String>)> {
+    match EtcdStore::connect(etcd_config(endpoints)).await {
+        Ok(store) => store
+            .endpoint_health()
+            .await
+            .into_iter()
+            .map(|(ep, r)| {
+                (
+                    ep,
+                    r.map(|l| format!("leader {l:x}"))
+                        .map_err(|e| e.to_string()),
+                )
+            })
+            .collect(),
+        Err(e) => endpoints
+            .iter()
+            .map(|ep| (ep.clone(), Err(e.to_string())))
+            .collect(),
+    }
+}
+
+fn etcd_config(endpoints: &[String]) -> EtcdConfig {
     let mut config = EtcdConfig::new(endpoints.iter().cloned());
     if let Ok(ns) = std::env::var("ESI_ETCD_NAMESPACE") {
         config = config.with_namespace(ns);
@@ -27,7 +47,13 @@ pub async fn etcd(endpoints: &[String]) -> Result<Arc<dyn Store>> {
         let password = std::env::var("ESI_ETCD_PASSWORD").unwrap_or_default();
         config = config.with_user(user, Secret::new(password));
     }
-    let store = EtcdStore::connect(config)
+    config
+}
+
+/// Connects to etcd at `endpoints`. `ESI_ETCD_NAMESPACE` prefixes every key (several systems
+/// or tests on one etcd); `ESI_ETCD_USER` / `ESI_ETCD_PASSWORD` authenticate.
+pub async fn etcd(endpoints: &[String]) -> Result<Arc<dyn Store>> {
+    let store = EtcdStore::connect(etcd_config(endpoints))
         .await
         .with_context(|| format!("connecting to etcd at {}", endpoints.join(",")))?;
     Ok(Arc::new(store))

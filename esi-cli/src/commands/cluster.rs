@@ -297,19 +297,31 @@ pub async fn status(
     output: Output,
 ) -> Result<ExitCode> {
     let st = client::status(store.as_ref()).await?;
+    let health = crate::backend::etcd_health(endpoints).await;
     match output {
-        Output::Json => emit(&format!(
-            "{}\n",
-            json!({"status": st, "endpoints": endpoints})
-        ))?,
+        Output::Json => {
+            let eps: Vec<Value> = health
+                .iter()
+                .map(|(ep, r)| match r {
+                    Ok(s) => json!({"endpoint": ep, "healthy": true, "status": s}),
+                    Err(e) => json!({"endpoint": ep, "healthy": false, "error": e}),
+                })
+                .collect();
+            emit(&format!("{}\n", json!({"status": st, "endpoints": eps})))?
+        }
         Output::Text => {
             let mut t = String::new();
-            let _ = writeln!(
-                t,
-                "etcd:      {} (revision {})",
-                endpoints.join(","),
-                st.revision
-            );
+            let _ = writeln!(t, "etcd:      revision {}", st.revision);
+            for (ep, r) in &health {
+                match r {
+                    Ok(s) => {
+                        let _ = writeln!(t, "  {ep}  healthy ({s})");
+                    }
+                    Err(e) => {
+                        let _ = writeln!(t, "  {ep}  UNHEALTHY: {e}");
+                    }
+                }
+            }
             let _ = writeln!(t, "leader:    {}", st.leader.as_deref().unwrap_or("(none)"));
             let _ = writeln!(
                 t,
