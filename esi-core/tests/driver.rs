@@ -231,3 +231,42 @@ async fn a_paused_leader_is_fenced_off_after_its_lease_expired() {
         Some("b".to_string())
     );
 }
+
+/// `apply` refuses a world `esi plan` rejects (or a type without a schema) before writing
+/// anything.
+#[tokio::test]
+async fn apply_refuses_a_broken_world_and_writes_nothing() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let mut set = example_set();
+    let broken: Value = serde_json::json!({"resources": {"ha_router": {"bad-pair": {
+        "version": 1,
+        "body": {"id": "bad-pair", "name": "broken", "tenant_id": "01163ae164b34f0a91cef0d391b36768",
+                 "primary_router_id": "no-such-router", "secondary_router_id": "no-such-router-2"}}}}});
+    set.add(&broken, "broken.yaml").expect("loads");
+    let err = client::apply(store.as_ref(), set)
+        .await
+        .expect_err("refused");
+    let text = err.to_string();
+    assert!(text.contains("ha_router/bad-pair"), "{text}");
+    assert_eq!(
+        store.revision().await.expect("revision"),
+        0,
+        "nothing written"
+    );
+
+    let mut set = ApplySet::default();
+    set.add(
+        &serde_json::json!({"resources": {"widget": {"w1": {"version": 1, "body": {"id": "w1"}}}}}),
+        "w.yaml",
+    )
+    .expect("loads");
+    let err = client::apply(store.as_ref(), set)
+        .await
+        .expect_err("unknown type");
+    assert!(err.to_string().contains("widget"), "{err}");
+    assert_eq!(
+        store.revision().await.expect("revision"),
+        0,
+        "nothing written"
+    );
+}
