@@ -1,6 +1,7 @@
 //! `esi`: the command-line front of the esi library. It reads files, formats output and sets
 //! exit codes; all decisions are made by `esi-core`.
 
+mod backend;
 mod commands;
 mod worlddir;
 
@@ -100,22 +101,189 @@ enum Command {
         #[arg(long)]
         full: bool,
     },
+    /// Run the daemon: the runtime components over etcd (or the embedded in-memory store),
+    /// until SIGTERM/SIGINT.
+    Serve(commands::serve::ServeArgs),
+    /// Write schemas, heat templates and resources (a file or a directory) to a running system.
+    Apply {
+        #[command(flatten)]
+        target: Target,
+        /// A world file or directory.
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+        /// Wait until every applied resource is final; exit 1 if any ended in `*_ERROR`.
+        #[arg(long)]
+        wait: bool,
+        /// Give up waiting after this many seconds.
+        #[arg(long)]
+        timeout: Option<f64>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Delete a resource (two-step: marked for deletion, removed once `DELETE_COMPLETED`).
+    Delete {
+        #[command(flatten)]
+        target: Target,
+        /// `TYPE/ID`.
+        resource: String,
+        /// Wait until the resource is gone.
+        #[arg(long)]
+        wait: bool,
+        /// Give up waiting after this many seconds.
+        #[arg(long)]
+        timeout: Option<f64>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Show resources with their version, states, monitoring and error.
+    Get {
+        #[command(flatten)]
+        target: Target,
+        /// `TYPE` or `TYPE/ID`.
+        resource: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Show the job queue: waiting, ready and working jobs, holders and dependencies.
+    Jobs {
+        #[command(flatten)]
+        target: Target,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Print resource changes as they happen, until interrupted.
+    Watch {
+        #[command(flatten)]
+        target: Target,
+        /// `TYPE` or `TYPE/ID`.
+        resource: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Show the leader, live processes, queue depths and the store.
+    Status {
+        #[command(flatten)]
+        target: Target,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+}
+
+/// The running system a client command talks to.
+#[derive(clap::Args)]
+struct Target {
+    /// etcd endpoints (`http://127.0.0.1:2379[,...]`).
+    #[arg(long, env = "ESI_ETCD_ENDPOINTS", value_delimiter = ',')]
+    etcd: Vec<String>,
+}
+
+fn secs(t: Option<f64>) -> Option<std::time::Duration> {
+    t.filter(|s| s.is_finite() && *s > 0.0)
+        .map(std::time::Duration::from_secs_f64)
+}
+
+fn client<F, Fut>(target: Target, f: F) -> anyhow::Result<ExitCode>
+where
+    F: FnOnce(std::sync::Arc<dyn esi_core::store::Store>, Vec<String>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<ExitCode>>,
+{
+    commands::cluster::block_on(async move {
+        let eps = backend::endpoints(&target.etcd);
+        let store = backend::client_store(&eps).await?;
+        f(store, eps).await
+    })
+}
+
+fn init_logging(json: bool, default: &str) {
+    use std::io::IsTerminal;
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("ESI_LOG").unwrap_or_else(|_| default.into());
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        b.json().init();
+    } else {
+        b.with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .init();
+    }
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ESI_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(
-            std::io::IsTerminal::is_terminal(&std::io::stderr())
-                && std::env::var_os("NO_COLOR").is_none(),
-        )
-        .init();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => match args.resolve() {
+            Ok(settings) => {
+                init_logging(
+                    settings.log_format == commands::serve::LogFormat::Json,
+                    "info",
+                );
+                commands::serve::run(settings)
+            }
+            Err(e) => Err(e),
+        },
+        other => {
+            init_logging(false, "warn");
+            dispatch(other)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("esi: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    use commands::cluster;
+    match command {
+        Command::Serve(_) => unreachable!("handled in main"),
+        Command::Apply {
+            target,
+            file,
+            wait,
+            timeout,
+            output,
+        } => client(target, |s, _| async move {
+            cluster::apply(s, &file, wait, secs(timeout), output).await
+        }),
+        Command::Delete {
+            target,
+            resource,
+            wait,
+            timeout,
+            output,
+        } => client(target, |s, _| async move {
+            cluster::delete(s, &resource, wait, secs(timeout), output).await
+        }),
+        Command::Get {
+            target,
+            resource,
+            output,
+        } => client(target, |s, _| async move {
+            cluster::get(s, resource.as_deref(), output).await
+        }),
+        Command::Jobs { target, output } => {
+            client(target, |s, _| async move { cluster::jobs(s, output).await })
+        }
+        Command::Watch {
+            target,
+            resource,
+            output,
+        } => client(target, |s, _| async move {
+            cluster::watch(s, resource.as_deref(), output).await
+        }),
+        Command::Status { target, output } => client(target, |s, eps| async move {
+            cluster::status(s, &eps, output).await
+        }),
         Command::Conformance {
             paths,
             output,
@@ -145,12 +313,5 @@ fn main() -> ExitCode {
             seed,
             full,
         } => commands::run::run(&world, changes.as_deref(), output, seed, full),
-    };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("esi: {e:#}");
-            ExitCode::from(2)
-        }
     }
 }

@@ -1,9 +1,11 @@
 //! One module per subcommand.
 
+pub mod cluster;
 pub mod conformance;
 pub mod expand;
 pub mod plan;
 pub mod run;
+pub mod serve;
 
 use esi_core::model::ResourceRef;
 use std::collections::BTreeMap;

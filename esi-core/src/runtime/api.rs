@@ -172,6 +172,39 @@ impl Api {
             Some(Err(e)) => return Err(e.into()),
             Some(Ok(ev)) => ev,
         };
+        self.handle(ev).await
+    }
+
+    /// Waits for the next `/state` change and handles it (the real-time driver's loop).
+    /// A compacted or closed watch is replaced after a relist of `/state` ([`Api::resync`]).
+    pub async fn step_wait(&mut self) -> Result<bool, RuntimeError> {
+        let Some(w) = self.watch.as_mut() else {
+            return self.resync().await.map(|()| true);
+        };
+        match w.next().await {
+            Some(Ok(ev)) => self.handle(ev).await,
+            Some(Err(crate::store::StoreError::Compacted { .. })) | None => {
+                self.resync().await.map(|()| true)
+            }
+            Some(Err(e)) => Err(e.into()),
+        }
+    }
+
+    /// Lists `/state`, completes every deletion that is due, and watches from the listing.
+    pub async fn resync(&mut self) -> Result<(), RuntimeError> {
+        let (states, rev) = self.store.range(&format!("{}/", keys::STATE)).await?;
+        self.watch = Some(
+            self.store
+                .watch(&format!("{}/", keys::STATE), rev + 1)
+                .await?,
+        );
+        for kv in states {
+            self.handle(WatchEvent::Put(kv)).await?;
+        }
+        Ok(())
+    }
+
+    async fn handle(&mut self, ev: WatchEvent) -> Result<bool, RuntimeError> {
         let WatchEvent::Put(kv) = ev else {
             return Ok(true);
         };

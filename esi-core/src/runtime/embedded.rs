@@ -77,6 +77,46 @@ pub enum EmbeddedError {
     },
 }
 
+/// The embedded backends: simulated routers, the collector polling them, and `LocalHeat` with
+/// the NETCONF and monitoring plug-ins. `esi run` drives them with the simulation, `esi serve
+/// --heat local --devices sim` with the real-time driver.
+pub struct LocalBackends {
+    /// The simulated routers.
+    pub fabric: Arc<SimFabric>,
+    /// The collector (targets registered by the monitoring plug-in).
+    pub collector: Arc<Collector>,
+    /// Local Heat.
+    pub heat: Arc<LocalHeat>,
+}
+
+impl LocalBackends {
+    /// Builds them; `devices` may wrap the device registry (metrics).
+    pub fn new(
+        seed: u64,
+        clock: Arc<dyn crate::clock::Clock>,
+        devices: impl FnOnce(
+            Arc<dyn crate::device::DeviceRegistry>,
+        ) -> Arc<dyn crate::device::DeviceRegistry>,
+    ) -> Self {
+        let fabric = Arc::new(SimFabric::auto());
+        let registry = devices(fabric.clone());
+        let collector = Arc::new(Collector::new(
+            registry.clone(),
+            clock,
+            CollectorConfig {
+                seed,
+                ..CollectorConfig::default()
+            },
+        ));
+        let heat = Arc::new(LocalHeat::embedded(seed, registry, collector.clone()));
+        LocalBackends {
+            fabric,
+            collector,
+            heat,
+        }
+    }
+}
+
 /// Runs a world and then the changes; returns the state after the load and after each change.
 pub async fn run(
     world: &World,
@@ -97,7 +137,6 @@ pub async fn run_with_progress(
     let total = changes.len() + 1;
     progress("load", 0, total);
     let catalog = Arc::new(world.catalog.clone());
-    let fabric = Arc::new(SimFabric::auto());
     let config = SimConfig {
         seed: options.seed,
         faults: options.faults,
@@ -105,19 +144,11 @@ pub async fn run_with_progress(
     };
     // The collector shares the simulation's clock, so hold windows and poll times agree.
     let clock = Arc::new(ManualClock::new(Timestamp(0)));
-    let collector = Arc::new(Collector::new(
-        fabric.clone(),
-        clock.clone(),
-        CollectorConfig {
-            seed: options.seed,
-            ..CollectorConfig::default()
-        },
-    ));
-    let heat = Arc::new(LocalHeat::embedded(
-        options.seed,
-        fabric.clone(),
-        collector.clone(),
-    ));
+    let LocalBackends {
+        fabric,
+        collector,
+        heat,
+    } = LocalBackends::new(options.seed, clock.clone(), |d| d);
     let mut sim = Simulation::with_clock(catalog, heat.clone(), config, clock)
         .await?
         .with_collector(collector);

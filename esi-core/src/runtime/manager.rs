@@ -45,10 +45,22 @@ struct Leadership {
 
 /// One change read from `/config` and not processed yet.
 enum Pending {
-    Put { key: String, value: String },
-    Delete { key: String },
-    Finished { id: String, value: String },
-    WorkingGone { id: String },
+    Put {
+        key: String,
+        value: String,
+    },
+    /// A schema, heat template or handler list changed under `/config`: rebuild the catalog.
+    Catalog,
+    Delete {
+        key: String,
+    },
+    Finished {
+        id: String,
+        value: String,
+    },
+    WorkingGone {
+        id: String,
+    },
 }
 
 /// The job manager.
@@ -56,6 +68,11 @@ pub struct Manager {
     name: String,
     store: Arc<dyn Store>,
     catalog: Arc<Catalog>,
+    /// The catalog given at construction; the stored one (`/config` schemas and templates) is
+    /// merged over it.
+    base_catalog: Arc<Catalog>,
+    /// Fenced writes refused because the leadership was lost (a deposed leader's attempts).
+    refused: u64,
     config: ManagerConfig,
     suffixes: Box<dyn SuffixSource + Send>,
     prefixes: BTreeMap<String, String>,
@@ -87,7 +104,9 @@ impl Manager {
         Self {
             name: name.into(),
             store,
+            base_catalog: catalog.clone(),
             catalog,
+            refused: 0,
             config,
             suffixes,
             prefixes,
@@ -119,6 +138,56 @@ impl Manager {
     /// Number of jobs in flight.
     pub fn in_flight(&self) -> usize {
         self.in_flight.len()
+    }
+
+    /// Fenced writes refused so far because this manager was no longer the leader.
+    pub fn refused_writes(&self) -> u64 {
+        self.refused
+    }
+
+    /// The catalog in use (the base merged with the stored schemas and templates).
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.clone()
+    }
+
+    /// Waits until a watch delivers a change (queued for the next [`Manager::step`]); returns
+    /// at once when not leading. An error (a compacted watch) is handled by the next step.
+    pub async fn wait_for_change(&mut self) -> Result<(), RuntimeError> {
+        let Some((config_watch, jobs_watch)) =
+            self.leader.as_mut().and_then(|l| l.watches.as_mut())
+        else {
+            return Ok(());
+        };
+        let ev = tokio::select! {
+            ev = config_watch.next() => ev,
+            ev = jobs_watch.next() => ev,
+        };
+        match ev {
+            None | Some(Err(StoreError::Compacted { .. })) => {
+                tracing::info!(manager = %self.name, "watch compacted or closed: resyncing");
+                self.resync().await
+            }
+            Some(Err(e)) => Err(e.into()),
+            Some(Ok(ev)) => {
+                if let Some(p) = self.classify_event(ev) {
+                    self.pending.push_back(p);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Rebuilds the catalog: the base merged with the schemas, templates and handler list
+    /// stored under `/config`. A malformed stored entry is logged and skipped.
+    async fn reload_catalog(&mut self) -> Result<(), RuntimeError> {
+        let catalog = super::stored::load_catalog(self.store.as_ref(), &self.base_catalog).await?;
+        self.prefixes = catalog
+            .schemas
+            .values()
+            .map(|s| (s.prefix.clone(), s.id.clone()))
+            .collect();
+        self.catalog = Arc::new(catalog);
+        Ok(())
     }
 
     /// Refreshes the leadership lease (the recorded 30 s refresh).
@@ -179,6 +248,16 @@ impl Manager {
         }
     }
 
+    /// Gives up the leadership (shutdown): revokes the lease so a candidate takes over at
+    /// once instead of after the TTL.
+    pub async fn resign(&mut self) {
+        if let Some(l) = self.leader.take() {
+            tracing::info!(manager = %self.name, "resigning the leadership");
+            let _ = self.store.revoke(l.lease).await;
+            self.step_down();
+        }
+    }
+
     fn step_down(&mut self) {
         tracing::warn!(manager = %self.name, "stepping down: dropping in-memory state");
         self.leader = None;
@@ -228,7 +307,9 @@ impl Manager {
         self.in_flight = InFlight::new();
         self.waiting.clear();
         self.pending.clear();
-        let (all, _) = self.store.range(&format!("{}/", keys::JOBS_ALL)).await?;
+        // Watches start right after the first listing: whatever changes while the rest is listed
+        // is seen twice (listed and replayed), never missed; every handler is idempotent.
+        let (all, first_rev) = self.store.range(&format!("{}/", keys::JOBS_ALL)).await?;
         for kv in &all {
             match serde_json::from_str::<Value>(&kv.value)
                 .ok()
@@ -280,6 +361,7 @@ impl Manager {
             self.pending.push_back(Pending::WorkingGone { id });
         }
 
+        self.reload_catalog().await?;
         let (cached, _) = self
             .store
             .range(&format!("{}/", keys::WORKER_CONFIG))
@@ -299,7 +381,12 @@ impl Manager {
             self.processed
                 .insert(ResourceRef::new(ty, id), (version, body));
         }
-        let (config, rev) = self.store.range(&format!("{}/", keys::CONFIG)).await?;
+        let (config, _) = self.store.range(&format!("{}/", keys::CONFIG)).await?;
+        // The catalog is read after the listing, so it holds every schema and template written
+        // before any listed resource (apply writes them first): a resource listed here is never
+        // judged against a catalog older than itself.
+        self.reload_catalog().await?;
+        let rev = first_rev;
         let mut seen: BTreeSet<ResourceRef> = BTreeSet::new();
         // Replayed in creation order: the API only accepts references to resources that exist, so
         // creation order respects every relation (a re-delivered event keeps its create revision).
@@ -371,6 +458,9 @@ impl Manager {
     fn classify_event(&self, ev: WatchEvent) -> Option<Pending> {
         let finished = format!("{}/", keys::JOBS_FINISHED);
         let working = format!("{}/", keys::JOBS_WORKING);
+        if super::stored::is_catalog_key(ev.key()) {
+            return Some(Pending::Catalog);
+        }
         match ev {
             WatchEvent::Put(kv) if kv.key.starts_with("/config/") => Some(Pending::Put {
                 key: kv.key,
@@ -395,11 +485,16 @@ impl Manager {
             Pending::Delete { key } => self.config_delete(&key).await,
             Pending::Finished { id, value } => self.job_finished(&id, &value).await,
             Pending::WorkingGone { id } => self.working_gone(&id).await,
+            Pending::Catalog => {
+                // Resync: resources ignored for want of a schema are replayed with the new one.
+                tracing::info!(manager = %self.name, "schemas or templates changed: reloading");
+                self.resync().await
+            }
         }
     }
 
     /// Writes `ops` in one transaction fenced by the leadership key.
-    async fn fenced(&self, ops: Vec<TxnOp>) -> Result<(), RuntimeError> {
+    async fn fenced(&mut self, ops: Vec<TxnOp>) -> Result<(), RuntimeError> {
         let Some(l) = &self.leader else {
             return Err(RuntimeError::LostLeadership);
         };
@@ -417,6 +512,8 @@ impl Manager {
         if r.succeeded {
             Ok(())
         } else {
+            self.refused += 1;
+            tracing::warn!(manager = %self.name, refused = self.refused, "fenced write refused: no longer the leader");
             Err(RuntimeError::LostLeadership)
         }
     }
@@ -689,6 +786,11 @@ impl Manager {
             .is_some()
         {
             return Ok(()); // finished normally; the finished event does the rest
+        }
+        for queue in [keys::JOBS_READY, keys::JOBS_WORKING] {
+            if self.store.get(&format!("{queue}/{id}")).await?.is_some() {
+                return Ok(()); // already requeued or claimed again (a replayed event)
+            }
         }
         let n = self.requeues.entry(id.to_string()).or_insert(0);
         *n += 1;

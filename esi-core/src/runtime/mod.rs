@@ -9,9 +9,13 @@
 //! [`Heat`]: crate::heat::Heat
 
 pub mod api;
+pub mod client;
+pub mod driver;
 pub mod embedded;
 pub mod manager;
+pub mod metrics;
 pub mod sim;
+pub mod stored;
 pub mod worker;
 
 use crate::exec::state::EtcdOp;

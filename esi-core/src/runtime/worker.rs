@@ -74,6 +74,8 @@ pub struct Worker {
     rng: SimRng,
     lease: Option<LeaseId>,
     stage: Option<Stage>,
+    retries: u64,
+    claims: u64,
 }
 
 impl Worker {
@@ -97,7 +99,49 @@ impl Worker {
             rng: SimRng::new(seed),
             lease: None,
             stage: None,
+            retries: 0,
+            claims: 0,
         }
+    }
+
+    /// Replaces the catalog (schemas and templates changed while running).
+    pub fn set_catalog(&mut self, catalog: Arc<Catalog>) {
+        self.catalog = catalog;
+    }
+
+    /// Stack retries so far.
+    pub fn retries(&self) -> u64 {
+        self.retries
+    }
+
+    /// Jobs claimed so far.
+    pub fn claims(&self) -> u64 {
+        self.claims
+    }
+
+    /// The id of the job it holds, if any.
+    pub fn current_job(&self) -> Option<&str> {
+        match &self.stage {
+            Some(Stage::Claimed { job, .. }) | Some(Stage::Ran { job, .. }) => Some(&job.id),
+            None => None,
+        }
+    }
+
+    /// True while the held job waits for a retry (nothing is in progress: safe to hand back).
+    pub fn waiting_for_retry(&self) -> bool {
+        self.next_deadline().is_some()
+    }
+
+    /// Hands the held job back (shutdown): revokes the claim lease, so the claim disappears
+    /// and the manager puts the job back to ready for another worker.
+    pub async fn hand_back(&mut self) {
+        if let Some(l) = self.lease.take() {
+            if let Some(id) = self.current_job() {
+                tracing::info!(worker = %self.name, job = id, "handing the job back");
+            }
+            let _ = self.store.revoke(l).await;
+        }
+        self.stage = None;
     }
 
     /// The worker's name.
@@ -224,6 +268,7 @@ impl Worker {
         match job {
             Some(job) => {
                 tracing::info!(worker = %self.name, job = %job.id, "claimed");
+                self.claims += 1;
                 self.stage = Some(Stage::Claimed {
                     job,
                     attempt: 1,
@@ -289,6 +334,7 @@ impl Worker {
         match failure {
             Some(reason) if retryable && attempt < self.config.max_attempts => {
                 tracing::warn!(worker = %self.name, job = %job.id, attempt, reason = %reason, "stack failed: will retry");
+                self.retries += 1;
                 apply_ops(self.store.as_ref(), &ops).await?;
                 let base = self
                     .config
@@ -317,7 +363,7 @@ impl Worker {
 
     /// Builds the stack request; `Ok(Err(reason))` is a permanent, per-job failure.
     async fn request(
-        &self,
+        &mut self,
         job: &Job,
         exec_job: &ExecJob,
     ) -> Result<Result<crate::exec::stack::StackRequest, String>, RuntimeError> {
@@ -326,6 +372,18 @@ impl Worker {
             return Ok(
                 build_stack_request(exec_job, None, None, &outputs).map_err(|e| e.to_string())
             );
+        }
+        let known = |c: &Catalog| {
+            c.schemas
+                .get(&job.resource_type)
+                .is_some_and(|s| s.template_paths.contains_key(&job.handler))
+        };
+        if !known(&self.catalog) {
+            // Applied while running and not seen yet: read the stored catalog once.
+            let fresh = super::stored::load_catalog(self.store.as_ref(), &self.catalog).await?;
+            if known(&fresh) {
+                self.catalog = Arc::new(fresh);
+            }
         }
         let parsed = self
             .catalog
@@ -340,11 +398,18 @@ impl Worker {
         };
         let path = ExecPath::from(parsed.clone());
         let template = match path.template_id(&exec_job.resource_input) {
-            Ok(Some(id)) => self.catalog.templates.get(&id).map(|t| ExecTemplate {
-                name: t.id.clone(),
-                template_file: t.template_file.clone(),
-                parameter_mappings: t.raw_mappings.clone(),
-            }),
+            Ok(Some(id)) => {
+                if !self.catalog.templates.contains_key(&id) {
+                    let fresh =
+                        super::stored::load_catalog(self.store.as_ref(), &self.catalog).await?;
+                    self.catalog = Arc::new(fresh);
+                }
+                self.catalog.templates.get(&id).map(|t| ExecTemplate {
+                    name: t.id.clone(),
+                    template_file: t.template_file.clone(),
+                    parameter_mappings: t.raw_mappings.clone(),
+                })
+            }
             Ok(None) => None,
             Err(e) => return Ok(Err(e.to_string())),
         };

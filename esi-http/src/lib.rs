@@ -1,0 +1,100 @@
+//! The HTTP surface of an `esi serve` process: `/metrics` (the Prometheus text exposition of
+//! [`Metrics`]) and `/healthz` (`200 ok` while the store answers, `503` otherwise).
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use std::sync::Arc;
+//! let metrics = Arc::new(esi_core::runtime::metrics::Metrics::new());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:9464").await?;
+//! esi_http::serve(listener, metrics, async { /* shutdown signal */ }).await?;
+//! # Ok(()) }
+//! ```
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use esi_core::runtime::metrics::Metrics;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// The content type of the Prometheus text format.
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The router: `/metrics` and `/healthz` over `metrics`.
+pub fn router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/metrics", get(render_metrics))
+        .route("/healthz", get(healthz))
+        .with_state(metrics)
+}
+
+async fn render_metrics(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, PROMETHEUS_TEXT)], m.render())
+}
+
+async fn healthz(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+    if m.store_up() {
+        (StatusCode::OK, "ok\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "store unreachable\n")
+    }
+}
+
+/// Serves the router on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "serving /metrics and /healthz");
+    }
+    axum::serve(listener, router(metrics))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn fetch(addr: std::net::SocketAddr, path: &str) -> String {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.expect("write");
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.expect("read");
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn metrics_and_health_are_served() {
+        let metrics = Arc::new(Metrics::new());
+        metrics.set_jobs("ready", 3);
+        metrics.add_claims(2);
+        metrics.observe("heat", "create", std::time::Duration::from_millis(20));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, metrics.clone(), async {
+            let _ = rx.await;
+        }));
+        let m = fetch(addr, "/metrics").await;
+        assert!(m.starts_with("HTTP/1.1 200"), "{m}");
+        assert!(m.contains("esi_jobs{state=\"ready\"} 3"), "{m}");
+        assert!(m.contains("esi_claims_total 2"), "{m}");
+        assert!(
+            m.contains("esi_heat_request_seconds_bucket{operation=\"create\",le=\"0.05\"} 1"),
+            "{m}"
+        );
+        assert!(fetch(addr, "/healthz").await.starts_with("HTTP/1.1 200"));
+        metrics.set_store_up(false);
+        assert!(fetch(addr, "/healthz").await.starts_with("HTTP/1.1 503"));
+        let _ = tx.send(());
+        server.await.expect("joins").expect("serves");
+    }
+}
