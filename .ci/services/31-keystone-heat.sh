@@ -13,7 +13,8 @@
 #         CI_KS_PORT (5001)  CI_KS_HEAT_PORT (8014)  CI_KS_PG_PORT (54339)
 #         CI_KS_HEAT=0            Keystone only (no Heat process, no orchestration endpoint)
 #         CI_KS_ADMIN_PASSWORD    (default ci-admin-pass)
-#         CI_KS_TOKEN_EXPIRATION  token lifetime in seconds (default 3600; e.g. 60 to test token refresh)
+#         CI_KS_TOKEN_EXPIRATION  token lifetime in seconds (default here 30, so esi's token renewal runs in CI;
+#                                 the recipe's default is 3600)
 #         CI_KS_TOKEN_CACHE_TIME  Heat's keystonemiddleware validation cache, seconds (default -1 = off, so a
 #                                 revoked token is rejected by Heat at once; 300 = upstream default)
 #         CI_KS_APPCRED_TRUSTS=1  let application-credential tokens create the trusts Heat needs (default 1;
@@ -77,7 +78,7 @@ ADMIN_PW="${CI_KS_ADMIN_PASSWORD:-ci-admin-pass}"
 SERVICE_PW=ci-heat-service-pass
 DEMO_PW=ci-demo-pass
 APPCRED_SECRET=ci-appcred-secret
-TOKEN_EXP="${CI_KS_TOKEN_EXPIRATION:-3600}"
+TOKEN_EXP="${CI_KS_TOKEN_EXPIRATION:-30}"   # esi CI: short tokens, so renewal is exercised by every run
 TOKEN_CACHE="${CI_KS_TOKEN_CACHE_TIME:--1}"
 APPCRED_TRUSTS="${CI_KS_APPCRED_TRUSTS:-1}"
 WORKERS="${CI_KS_WORKERS:-2}"
@@ -126,6 +127,7 @@ print_env() {  # one KEY=VALUE per line (what .ci/run exports); KS_ prefix so no
     "KS_OS_PROJECT_ID=$pid" "KS_OS_APPLICATION_CREDENTIAL_ID=$(cat "$DIR/appcred_id")" \
     "KS_OS_APPLICATION_CREDENTIAL_SECRET=$APPCRED_SECRET" \
     "KS_DEMO_USERNAME=demo" "KS_DEMO_PASSWORD=$DEMO_PW" "KS_DEMO_PROJECT_NAME=demo"
+  echo "KS_TOKEN_EXPIRATION=$TOKEN_EXP"
   if [[ $WITH_HEAT == 1 ]]; then echo "KS_HEAT_URL=$HEAT_BASE/$pid"; fi
 }
 

@@ -112,6 +112,7 @@ pub struct OpenStackHeat {
     http: reqwest::Client,
     token: tokio::sync::Mutex<Option<Token>>,
     renewals: AtomicU64,
+    conflicts: AtomicU64,
     permits: Arc<Semaphore>,
     devices: DeviceDriver,
     locks: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -153,6 +154,7 @@ impl OpenStackHeat {
             http,
             token: tokio::sync::Mutex::new(None),
             renewals: AtomicU64::new(0),
+            conflicts: AtomicU64::new(0),
             permits,
             devices: DeviceDriver::default(),
             locks: Mutex::new(BTreeMap::new()),
@@ -185,6 +187,11 @@ impl OpenStackHeat {
     /// How many times a Keystone token was issued again (expiry or a 401).
     pub fn token_renewals(&self) -> u64 {
         self.renewals.load(Ordering::Relaxed)
+    }
+
+    /// How many 409 Conflict answers Heat gave (retried, or a create turned into an update).
+    pub fn conflicts(&self) -> u64 {
+        self.conflicts.load(Ordering::Relaxed)
     }
 
     /// Revokes the cached token at Keystone without forgetting it, so that the next call meets
@@ -307,11 +314,26 @@ impl OpenStackHeat {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Resp, CallError> {
+        self.call_with_retries(method, path, body, true).await
+    }
+
+    /// [`Self::call_retrying`]; with `retry_conflict` false a 409 is returned to the caller.
+    async fn call_with_retries(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        retry_conflict: bool,
+    ) -> Result<Resp, CallError> {
         let r = &self.config.retry;
         let (mut transport_failures, mut conflicts) = (0u32, 0u32);
         loop {
             let failure = match self.call(&method, path, body).await {
                 Ok(resp) if resp.status == StatusCode::CONFLICT => {
+                    self.conflicts.fetch_add(1, Ordering::Relaxed);
+                    if !retry_conflict {
+                        return Ok(resp);
+                    }
                     conflicts += 1;
                     if conflicts >= r.conflict_attempts {
                         return Err(CallError::Unavailable(format!(
