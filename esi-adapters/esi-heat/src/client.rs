@@ -376,7 +376,8 @@ impl OpenStackHeat {
         ))
     }
 
-    /// The stack named `name`, if it exists (`GET /stacks/<name>` → 302 → `/stacks/<name>/<id>`).
+    /// The stack named `name`, if it exists (`GET /stacks/<name>` → 302 → `/stacks/<name>/<id>`;
+    /// a `DELETE_COMPLETE` stack does not exist).
     async fn lookup(&self, name: &str) -> Result<Option<StackInfo>, CallError> {
         let resp = self
             .call_retrying(Method::GET, &format!("stacks/{name}"), None)
@@ -394,9 +395,14 @@ impl OpenStackHeat {
                             "heat GET stacks/{name}: {s} without a stack id"
                         ))
                     })?;
-                self.show(name, &id).await
+                // a deleted stack may still be found by name for a while: it does not exist
+                Ok(self
+                    .show(name, &id)
+                    .await?
+                    .filter(|s| s.status != "DELETE_COMPLETE"))
             }
-            s if s.is_success() => Ok(StackInfo::from_json(&resp.json())),
+            s if s.is_success() => Ok(StackInfo::from_json(&resp.json())
+                .filter(|s| s.status != "DELETE_COMPLETE")),
             _ => Err(Self::rejected(&resp, &format!("stack lookup {name}"))),
         }
     }

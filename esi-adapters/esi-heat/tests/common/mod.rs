@@ -29,8 +29,13 @@ pub fn noauth() -> HeatConfig {
 
 /// The `31-keystone-heat.sh` variables as `OS_*` (they are exported with a `KS_` prefix).
 pub fn keystone_vars(k: &str) -> Option<String> {
-    if k == "HEAT_URL" {
-        return None; // from the catalog
+    if matches!(
+        k,
+        "HEAT_URL" | "OS_PROJECT_ID" | "OS_APPLICATION_CREDENTIAL_ID" | "OS_APPLICATION_CREDENTIAL_SECRET"
+    ) {
+        // Heat from the catalog; password login with the project by name (see
+        // `keystone_vars_by_id`); the application credential only where a test asks for it
+        return None;
     }
     need("KS_OS_AUTH_URL", KEYSTONE);
     std::env::var(format!("KS_{k}")).ok()
@@ -95,4 +100,13 @@ pub fn output(outputs: &[Value], key: &str) -> Value {
         .find(|o| o["output_key"] == key)
         .map(|o| o["output_value"].clone())
         .unwrap_or(Value::Null)
+}
+
+/// Like [`keystone_vars`], with the project given by id.
+pub fn keystone_vars_by_id(k: &str) -> Option<String> {
+    match k {
+        "OS_PROJECT_ID" => Some(need("KS_OS_PROJECT_ID", KEYSTONE)),
+        "OS_PROJECT_NAME" => None,
+        _ => keystone_vars(k),
+    }
 }
