@@ -550,13 +550,10 @@ impl OpenStackHeat {
                         CallError::Unavailable(format!("stack {name} vanished while being created"))
                     });
                 }
-                Some(mut s) => {
-                    if s.in_progress() {
-                        match self.wait(name, &s.id, None, None, timeout).await? {
-                            Some(done) => s = done,
-                            None => continue,
-                        }
-                    }
+                Some(s) => {
+                    // no waiting for an *_IN_PROGRESS stack first: a convergence Heat accepts
+                    // the update (it supersedes the running one, also one left behind by a
+                    // dead engine), a legacy Heat answers 409, which is retried
                     tracing::info!(stack = name, status = %s.status, "heat stack update");
                     let path = format!("stacks/{name}/{}", s.id);
                     let resp = self.call_retrying(Method::PUT, &path, Some(&body)).await?;
@@ -588,15 +585,9 @@ impl OpenStackHeat {
 
     async fn delete_heat(&self, name: &str) -> Result<StackOutcome, CallError> {
         let timeout = self.timeout_of(None);
-        let Some(mut s) = self.lookup(name).await? else {
+        let Some(s) = self.lookup(name).await? else {
             return Ok(delete_complete("Stack DELETE completed successfully"));
         };
-        if s.in_progress() {
-            match self.wait(name, &s.id, None, None, timeout).await? {
-                Some(done) => s = done,
-                None => return Ok(delete_complete("Stack DELETE completed successfully")),
-            }
-        }
         tracing::info!(stack = name, "heat stack delete");
         let path = format!("stacks/{name}/{}", s.id);
         let resp = self.call_retrying(Method::DELETE, &path, None).await?;
