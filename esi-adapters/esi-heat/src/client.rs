@@ -401,8 +401,9 @@ impl OpenStackHeat {
                     .await?
                     .filter(|s| s.status != "DELETE_COMPLETE"))
             }
-            s if s.is_success() => Ok(StackInfo::from_json(&resp.json())
-                .filter(|s| s.status != "DELETE_COMPLETE")),
+            s if s.is_success() => {
+                Ok(StackInfo::from_json(&resp.json()).filter(|s| s.status != "DELETE_COMPLETE"))
+            }
             _ => Err(Self::rejected(&resp, &format!("stack lookup {name}"))),
         }
     }

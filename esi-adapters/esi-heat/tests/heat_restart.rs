@@ -47,7 +47,9 @@ async fn heat_killed_mid_create_is_unavailable_then_the_retry_succeeds() {
     let (result, ()) = tokio::join!(heat.create(&req), async {
         tokio::time::sleep(Duration::from_secs(2)).await;
         // a crash, not a clean stop
-        let st = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
+        let st = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
         assert!(st.map(|s| s.success()).unwrap_or(false), "kill {pid}");
     });
     let err = result.unwrap_err();
@@ -61,7 +63,11 @@ async fn heat_killed_mid_create_is_unavailable_then_the_retry_succeeds() {
         .args([script, "start"])
         .output()
         .expect("restart heat");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("HEAT_URL="),
         "{}",

@@ -29,7 +29,11 @@ fn appcred_config() -> HeatConfig {
         _ => keystone_vars(k),
     })
     .expect("KS_* variables");
-    assert!(matches!(c.auth, Auth::ApplicationCredential { .. }), "{:?}", c.auth);
+    assert!(
+        matches!(c.auth, Auth::ApplicationCredential { .. }),
+        "{:?}",
+        c.auth
+    );
     c.poll.initial = Duration::from_millis(200);
     c
 }
@@ -37,13 +41,23 @@ fn appcred_config() -> HeatConfig {
 async fn lifecycle(heat: &OpenStackHeat, prefix: &str) {
     let name = unique(prefix);
     let out = heat
-        .create(&request(&name, StackOperation::Create, VALUES, json!({"vlan": 11})))
+        .create(&request(
+            &name,
+            StackOperation::Create,
+            VALUES,
+            json!({"vlan": 11}),
+        ))
         .await
         .unwrap();
     assert_eq!(out.status, "CREATE_COMPLETE", "{}", out.reason);
     assert_eq!(output(&out.outputs, "vlan"), json!(11));
     let out = heat
-        .update(&request(&name, StackOperation::Update, VALUES, json!({"vlan": 12})))
+        .update(&request(
+            &name,
+            StackOperation::Update,
+            VALUES,
+            json!({"vlan": 12}),
+        ))
         .await
         .unwrap();
     assert_eq!(out.status, "UPDATE_COMPLETE", "{}", out.reason);
@@ -71,11 +85,22 @@ async fn application_credential_login() {
 async fn a_revoked_token_is_renewed_once_and_the_request_replayed() {
     // (project by id this time)
     let cfg = HeatConfig::from_vars(keystone_vars_by_id).unwrap();
-    assert!(matches!(&cfg.auth, Auth::Password { project: esi_heat::Named::Id(_), .. }));
+    assert!(matches!(
+        &cfg.auth,
+        Auth::Password {
+            project: esi_heat::Named::Id(_),
+            ..
+        }
+    ));
     let heat = OpenStackHeat::new(cfg).unwrap();
     let name = unique("ks_revoked");
     let out = heat
-        .create(&request(&name, StackOperation::Create, VALUES, json!({"vlan": 1})))
+        .create(&request(
+            &name,
+            StackOperation::Create,
+            VALUES,
+            json!({"vlan": 1}),
+        ))
         .await
         .unwrap();
     assert_eq!(out.status, "CREATE_COMPLETE", "{}", out.reason);
@@ -83,7 +108,12 @@ async fn a_revoked_token_is_renewed_once_and_the_request_replayed() {
     heat.revoke_cached_token().await.unwrap();
     // Heat answers 401 to the revoked token; the client renews it and replays the request
     let out = heat
-        .update(&request(&name, StackOperation::Update, VALUES, json!({"vlan": 2})))
+        .update(&request(
+            &name,
+            StackOperation::Update,
+            VALUES,
+            json!({"vlan": 2}),
+        ))
         .await
         .unwrap();
     assert_eq!(out.status, "UPDATE_COMPLETE", "{}", out.reason);
@@ -102,7 +132,12 @@ async fn a_token_that_expires_mid_run_is_renewed_without_a_failure() {
     let heat = OpenStackHeat::new(password_config()).unwrap();
     let name = unique("ks_expiry");
     let out = heat
-        .create(&request(&name, StackOperation::Create, VALUES, json!({"vlan": 0})))
+        .create(&request(
+            &name,
+            StackOperation::Create,
+            VALUES,
+            json!({"vlan": 0}),
+        ))
         .await
         .unwrap();
     assert_eq!(out.status, "CREATE_COMPLETE", "{}", out.reason);
@@ -111,7 +146,12 @@ async fn a_token_that_expires_mid_run_is_renewed_without_a_failure() {
     // keep updating past the token's lifetime
     while start.elapsed() < Duration::from_secs(lifetime + 5) {
         let out = heat
-            .update(&request(&name, StackOperation::Update, VALUES, json!({"vlan": vlan})))
+            .update(&request(
+                &name,
+                StackOperation::Update,
+                VALUES,
+                json!({"vlan": vlan}),
+            ))
             .await
             .unwrap();
         assert_eq!(out.status, "UPDATE_COMPLETE", "{}", out.reason);
@@ -134,7 +174,12 @@ async fn a_wrong_password_is_rejected_naming_keystone_without_retrying() {
     let name = unique("ks_wrong");
     let t = Instant::now();
     let err = heat
-        .create(&request(&name, StackOperation::Create, VALUES, json!({"vlan": 1})))
+        .create(&request(
+            &name,
+            StackOperation::Create,
+            VALUES,
+            json!({"vlan": 1}),
+        ))
         .await
         .unwrap_err();
     match &err {
@@ -145,7 +190,11 @@ async fn a_wrong_password_is_rejected_naming_keystone_without_retrying() {
         }
         other => panic!("not rejected: {other:?}"),
     }
-    assert!(t.elapsed() < Duration::from_secs(5), "retry storm? {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "retry storm? {:?}",
+        t.elapsed()
+    );
     let shown = format!("{err} {err:?} {heat:?}");
     assert!(!shown.contains("wrong-password-xyz"), "{shown}");
     assert_eq!(heat.token_renewals(), 0);
@@ -168,7 +217,12 @@ async fn a_member_on_another_project_is_rejected_by_heat() {
     let heat = OpenStackHeat::new(cfg).unwrap();
     let name = unique("ks_demo");
     let err = heat
-        .create(&request(&name, StackOperation::Create, VALUES, json!({"vlan": 1})))
+        .create(&request(
+            &name,
+            StackOperation::Create,
+            VALUES,
+            json!({"vlan": 1}),
+        ))
         .await
         .unwrap_err();
     assert!(matches!(err, HeatError::Rejected { .. }), "{err:?}");

@@ -31,7 +31,10 @@ pub fn noauth() -> HeatConfig {
 pub fn keystone_vars(k: &str) -> Option<String> {
     if matches!(
         k,
-        "HEAT_URL" | "OS_PROJECT_ID" | "OS_APPLICATION_CREDENTIAL_ID" | "OS_APPLICATION_CREDENTIAL_SECRET"
+        "HEAT_URL"
+            | "OS_PROJECT_ID"
+            | "OS_APPLICATION_CREDENTIAL_ID"
+            | "OS_APPLICATION_CREDENTIAL_SECRET"
     ) {
         // Heat from the catalog; password login with the project by name (see
         // `keystone_vars_by_id`); the application credential only where a test asks for it
