@@ -59,6 +59,8 @@
 //!   them back, and esi drives the resources through the plug-ins `LocalHeat` uses
 //!   (`esi_core::heat::drive`), including update and delete. The plug-in state lives in this
 //!   client; after a restart a delete re-applies the values Heat holds before removing them.
+//!   The resolved properties (device passwords included) are stack outputs in Heat, visible
+//!   to whoever may show the stack there; [`esi_core::heat::Heat::get`] strips them.
 
 mod client;
 mod config;
