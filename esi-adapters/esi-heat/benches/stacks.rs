@@ -1,6 +1,8 @@
 //! Stack lifecycles (create, update, delete) through `OpenStackHeat` against a real Heat, at
-//! concurrency 1, 4 and 8: criterion's throughput is stacks (whole lifecycles) per second; the
-//! per-operation latencies (p50/p95 of create, update, delete) are printed after each level.
+//! concurrency 1, 4 and 8 (`ESI_HEAT_BENCH_CONCURRENCY=1,4,8`): one criterion iteration is a
+//! batch of `ESI_HEAT_BENCH_BATCH` (default 8) lifecycles run by that many workers, so the
+//! throughput is stacks (whole lifecycles) per second; the per-operation latencies (p50/p95 of
+//! create, update, delete) are printed after each level.
 //!
 //! Run by hand with a Heat up: `bash .ci/services/30-heat.sh start` then
 //! `HEAT_URL=http://127.0.0.1:8004/v1/admin cargo bench -p esi-heat --bench stacks`.
@@ -105,20 +107,30 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     group.warm_up_time(Duration::from_millis(500));
     group.measurement_time(Duration::from_secs(20));
-    group.throughput(Throughput::Elements(1));
-    for conc in [1usize, 4, 8] {
+    let batch: u64 = std::env::var("ESI_HEAT_BENCH_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    let levels: Vec<usize> = std::env::var("ESI_HEAT_BENCH_CONCURRENCY")
+        .unwrap_or_else(|_| "1,4,8".into())
+        .split(',')
+        .filter_map(|c| c.trim().parse().ok())
+        .collect();
+    group.throughput(Throughput::Elements(batch));
+    for conc in levels {
         let lat = Arc::new(Mutex::new(Latencies::default()));
         group.bench_function(format!("concurrency_{conc}"), |b| {
             b.iter_custom(|iters| {
                 let (heat, lat) = (heat.clone(), lat.clone());
                 rt.block_on(async move {
                     let start = Instant::now();
+                    let total = iters * batch;
                     let next = Arc::new(AtomicU64::new(0));
                     let mut workers = Vec::new();
                     for _ in 0..conc {
                         let (heat, lat, next) = (heat.clone(), lat.clone(), next.clone());
                         workers.push(tokio::spawn(async move {
-                            while next.fetch_add(1, Ordering::Relaxed) < iters {
+                            while next.fetch_add(1, Ordering::Relaxed) < total {
                                 lifecycle(&heat, &lat).await;
                             }
                         }));
