@@ -46,11 +46,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
+use super::drive::{
+    converge_resource, delete_all, failure_reason, DriveFailure, DrivenResource, Driver,
+};
 use super::hot::{resolve, HotTemplate, Scope};
 use super::ids::SeededIds;
 use super::plugins::{
-    GenericPlugin, MonitoringPlugin, NetconfPlugin, ResourceContext, ResourcePlugin, ResourceState,
-    UpdateOutcome,
+    GenericPlugin, MonitoringPlugin, NetconfPlugin, ResourceContext, ResourcePlugin,
 };
 use super::{Heat, HeatError, StackOutcome};
 use crate::collector::Collector;
@@ -169,14 +171,7 @@ pub struct StackSnapshot {
     pub timeout_mins: Option<i64>,
 }
 
-#[derive(Clone)]
-struct ResourceRecord {
-    name: String,
-    resource_type: String,
-    properties: Value,
-    state: ResourceState,
-    status: String,
-}
+type ResourceRecord = DrivenResource;
 
 #[derive(Clone)]
 struct StackRecord {
@@ -640,27 +635,6 @@ impl LocalHeat {
         outcome
     }
 
-    fn context<'a>(
-        &self,
-        stack: &'a StackRecord,
-        name: &'a str,
-        resource_type: &'a str,
-    ) -> ResourceContext<'a> {
-        let mut st = self.lock();
-        let counter = st
-            .resource_creations
-            .entry((stack.name.clone(), name.to_string()))
-            .or_insert(0);
-        let new_id = self.new_id("resource", &stack.name, name, counter);
-        ResourceContext {
-            stack_name: &stack.name,
-            stack_id: &stack.id,
-            resource_name: name,
-            resource_type,
-            new_id,
-        }
-    }
-
     /// Creates/updates/replaces/deletes resources towards the template; returns the resulting
     /// resources and the failure reason, if any.
     async fn converge(
@@ -673,9 +647,6 @@ impl LocalHeat {
     ) -> (Vec<ResourceRecord>, Option<String>) {
         let mut old: Vec<ResourceRecord> = stack.resources.clone();
         let mut done: Vec<ResourceRecord> = Vec::new();
-        let fail = |verb: &str, name: &str, e: &dyn fmt::Display| {
-            format!("Resource {verb} failed: resources.{name}: {e}")
-        };
         for name in order {
             let Some(def) = tpl.resource(name) else {
                 continue;
@@ -688,108 +659,36 @@ impl LocalHeat {
                 Ok(p) => p,
                 Err(e) => {
                     done.extend(old);
-                    return (done, Some(fail(action, name, &e)));
+                    return (done, Some(failure_reason(action, name, &e)));
                 }
             };
-            let plugin = self.plugin(&def.resource_type);
             let previous = old
                 .iter()
                 .position(|r| &r.name == name)
                 .map(|i| old.remove(i));
-            let mut to_create = true;
-            if let Some(o) = previous {
-                let same_type = o.resource_type == def.resource_type;
-                let healthy = !o.status.ends_with("_FAILED");
-                if same_type && healthy && o.properties == props {
-                    done.push(o);
-                    continue;
-                }
-                if same_type && healthy {
-                    let ctx = self.context(stack, name, &def.resource_type);
-                    match plugin.update(&ctx, &o.state, &o.properties, &props).await {
-                        Ok(UpdateOutcome::Updated(state)) => {
-                            done.push(ResourceRecord {
-                                name: name.clone(),
-                                resource_type: def.resource_type.clone(),
-                                properties: props.clone(),
-                                state,
-                                status: "UPDATE_COMPLETE".into(),
-                            });
-                            to_create = false;
-                        }
-                        Ok(UpdateOutcome::Replace) => {}
-                        Err(e) => {
-                            done.push(ResourceRecord {
-                                status: "UPDATE_FAILED".into(),
-                                ..o
-                            });
-                            done.extend(old);
-                            return (done, Some(fail("UPDATE", name, &e)));
-                        }
-                    }
-                }
-                if to_create && o.status != "CREATE_FAILED" {
-                    let old_plugin = self.plugin(&o.resource_type);
-                    let ctx = self.context(stack, name, &o.resource_type);
-                    if let Err(e) = old_plugin.delete(&ctx, &o.state, &o.properties).await {
-                        done.push(ResourceRecord {
-                            status: "DELETE_FAILED".into(),
-                            ..o
-                        });
-                        done.extend(old);
-                        return (done, Some(fail("DELETE", name, &e)));
-                    }
-                }
-            }
-            if !to_create {
-                continue;
-            }
-            let ctx = self.context(stack, name, &def.resource_type);
-            match plugin.create(&ctx, &props).await {
-                Ok(state) => done.push(ResourceRecord {
-                    name: name.clone(),
-                    resource_type: def.resource_type.clone(),
-                    properties: props,
-                    state,
-                    status: "CREATE_COMPLETE".into(),
-                }),
-                Err(e) => {
-                    done.push(ResourceRecord {
-                        name: name.clone(),
-                        resource_type: def.resource_type.clone(),
-                        properties: props,
-                        state: ResourceState {
-                            physical_id: String::new(),
-                            attributes: Map::new(),
-                            open_attributes: false,
-                            data: Value::Null,
-                        },
-                        status: "CREATE_FAILED".into(),
-                    });
+            match converge_resource(
+                self,
+                &stack.name,
+                &stack.id,
+                name,
+                &def.resource_type,
+                props,
+                previous,
+            )
+            .await
+            {
+                Ok(r) => done.push(r),
+                Err(DriveFailure { record, reason }) => {
+                    done.extend(record);
                     done.extend(old);
-                    return (done, Some(fail("CREATE", name, &e)));
+                    return (done, Some(reason));
                 }
             }
         }
         // resources that left the template, newest first
-        while let Some(o) = old.pop() {
-            if o.status == "CREATE_FAILED" {
-                continue;
-            }
-            let ctx = self.context(stack, &o.name, &o.resource_type);
-            if let Err(e) = self
-                .plugin(&o.resource_type)
-                .delete(&ctx, &o.state, &o.properties)
-                .await
-            {
-                let n = o.name.clone();
-                done.extend(old);
-                done.push(ResourceRecord {
-                    status: "DELETE_FAILED".into(),
-                    ..o
-                });
-                return (done, Some(fail("DELETE", &n, &e)));
-            }
+        if let Err((left, reason)) = delete_all(self, &stack.name, &stack.id, old).await {
+            done.extend(left);
+            return (done, Some(reason));
         }
         (done, None)
     }
@@ -817,26 +716,13 @@ impl LocalHeat {
             };
             return Ok(self.store(record, op, "DELETE"));
         }
-        while let Some(r) = record.resources.pop() {
-            if r.status == "CREATE_FAILED" {
-                continue;
-            }
-            let ctx = self.context(&record, &r.name, &r.resource_type);
-            let result = self
-                .plugin(&r.resource_type)
-                .delete(&ctx, &r.state, &r.properties)
-                .await;
-            if let Err(e) = result {
-                let reason = format!("Resource DELETE failed: resources.{}: {e}", r.name);
-                record.resources.push(ResourceRecord {
-                    status: "DELETE_FAILED".into(),
-                    ..r
-                });
-                record.status = "DELETE_FAILED".into();
-                record.reason = reason;
-                record.outputs = Vec::new();
-                return Ok(self.store(record, op, "DELETE"));
-            }
+        let resources = std::mem::take(&mut record.resources);
+        if let Err((left, reason)) = delete_all(self, &record.name, &record.id, resources).await {
+            record.resources = left;
+            record.status = "DELETE_FAILED".into();
+            record.reason = reason;
+            record.outputs = Vec::new();
+            return Ok(self.store(record, op, "DELETE"));
         }
         let mut st = self.lock();
         st.stacks.remove(name);
@@ -851,6 +737,34 @@ impl LocalHeat {
             reason: "Stack DELETE completed successfully".into(),
             outputs: Vec::new(),
         })
+    }
+}
+
+impl Driver for LocalHeat {
+    fn plugin(&self, resource_type: &str) -> Arc<dyn ResourcePlugin> {
+        LocalHeat::plugin(self, resource_type)
+    }
+
+    fn context<'a>(
+        &self,
+        stack_name: &'a str,
+        stack_id: &'a str,
+        name: &'a str,
+        resource_type: &'a str,
+    ) -> ResourceContext<'a> {
+        let mut st = self.lock();
+        let counter = st
+            .resource_creations
+            .entry((stack_name.to_string(), name.to_string()))
+            .or_insert(0);
+        let new_id = self.new_id("resource", stack_name, name, counter);
+        ResourceContext {
+            stack_name,
+            stack_id,
+            resource_name: name,
+            resource_type,
+            new_id,
+        }
     }
 }
 

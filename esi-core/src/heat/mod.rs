@@ -4,6 +4,7 @@
 //! the outcome becomes the state documents ([`crate::exec::state::state_writes`]). Backends: the
 //! in-process `LocalHeat` of the embedded default, and OpenStack Heat over HTTP (adapter crate).
 
+pub mod drive;
 pub mod hot;
 pub mod ids;
 pub mod local;
