@@ -2,6 +2,7 @@
 
 pub mod conformance;
 pub mod expand;
+pub mod netsim;
 pub mod plan;
 pub mod run;
 
