@@ -613,7 +613,15 @@ impl Device for NetconfDevice {
                 escape(name)
             ),
         };
-        let raw = self.query(body).await.map_err(map)?;
+        let raw = match self.query(body).await {
+            Err(NetconfError::Rpc { error, .. }) if error.message.contains("not found") => {
+                return Err(DeviceError::NotConfigured {
+                    device: self.name.clone(),
+                    what: format!("interface {name}"),
+                })
+            }
+            other => other.map_err(map)?,
+        };
         let status = xml::parse(&raw).and_then(|d| xml::text_of(d.root_element(), "oper-status"));
         match status.as_deref().map(str::to_ascii_lowercase).as_deref() {
             Some("up") => Ok(OperStatus::Up),
@@ -670,7 +678,15 @@ impl Device for NetconfDevice {
             body.push_str(&format!("<instance>{}</instance>", escape(instance)));
         }
         body.push_str("</get-bgp-neighbor-information>");
-        let raw = self.query(body).await.map_err(map)?;
+        let raw = match self.query(body).await {
+            Err(NetconfError::Rpc { error, .. }) if error.message.contains("not found") => {
+                return Err(DeviceError::NotConfigured {
+                    device: self.name.clone(),
+                    what: format!("bgp neighbor {peer} in instance {instance}"),
+                })
+            }
+            other => other.map_err(map)?,
+        };
         let state = xml::parse(&raw).and_then(|d| xml::text_of(d.root_element(), "peer-state"));
         match state.map(|s| s.to_ascii_lowercase()).as_deref() {
             Some("established") => Ok(BgpState::Established),

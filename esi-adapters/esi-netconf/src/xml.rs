@@ -104,6 +104,7 @@ fn read_error(n: Node<'_, '_>) -> RpcError {
             .find(|c| c.tag_name().name() == name)
             .map(|c| {
                 c.descendants()
+                    .filter(|d| d.is_text())
                     .filter_map(|d| d.text())
                     .collect::<String>()
                     .trim()
