@@ -456,14 +456,18 @@ impl Session {
             e.tag.as_str(),
             "operation-not-supported" | "unknown-element" | "unknown-namespace"
         ) && e.error_type != "application"
-            && e.bad_element.as_deref().is_none_or(|b| b == name);
+            && e
+                .bad_element
+                .as_deref()
+                .is_none_or(|b| b.rsplit(':').next() == Some(name));
         if unknown_op || (e.tag == "operation-not-supported") {
             return Err(NetconfError::Unsupported {
                 device: self.device.clone(),
                 rpc: name.to_string(),
             });
         }
-        if e.tag == "lock-denied" || (name.contains("lock") && e.tag == "in-use") {
+        // lock-denied on <lock>; in-use when another session's lock blocks discard or edit
+        if e.tag == "lock-denied" || e.tag == "in-use" {
             return Err(NetconfError::LockDenied {
                 device: self.device.clone(),
                 message: e.message.clone(),
