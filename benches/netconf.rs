@@ -25,7 +25,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn bench_push(c: &mut Criterion) {
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => panic!("no tokio runtime: {e}"),
     };
@@ -33,7 +36,13 @@ fn bench_push(c: &mut Criterion) {
         let routers = (1..=ROUTERS)
             .map(|i| Arc::new(SimRouter::new(format!("r{i}"), "127.0.0.1", 0)))
             .collect();
-        let sim = match Netsim::start(routers, "127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!()), NetsimOptions::default()).await {
+        let sim = match Netsim::start(
+            routers,
+            "127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!()),
+            NetsimOptions::default(),
+        )
+        .await
+        {
             Ok(s) => s,
             Err(e) => panic!("netsim: {e}"),
         };
@@ -45,8 +54,14 @@ fn bench_push(c: &mut Criterion) {
         for r in sim.routers() {
             let d = registry
                 .connect(
-                    &DeviceAddress { host: "127.0.0.1".into(), port: Some(r.addr().port()) },
-                    &Credentials::Login { username: "esi".into(), password: Secret::new("esi".into()) },
+                    &DeviceAddress {
+                        host: "127.0.0.1".into(),
+                        port: Some(r.addr().port()),
+                    },
+                    &Credentials::Login {
+                        username: "esi".into(),
+                        password: Secret::new("esi".into()),
+                    },
                 )
                 .await;
             match d {

@@ -33,7 +33,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             )
             .await?;
             let r = &sim.routers()[0];
-            let local = (r.addr().to_string(), "esi".to_string(), r.fingerprint(), "esi".to_string());
+            let local = (
+                r.addr().to_string(),
+                "esi".to_string(),
+                r.fingerprint(),
+                "esi".to_string(),
+            );
             _local = Some(sim);
             local
         }

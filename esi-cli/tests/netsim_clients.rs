@@ -28,7 +28,15 @@ fn pyez_and_ncclient_drive_netsim() {
         panic!("ESI_PYTHON is not set (needs python venv with junos-eznc: bash .ci/services/20-netconf.sh start)")
     });
     let mut child = Command::new(env!("CARGO_BIN_EXE_esi"))
-        .args(["netsim", "--routers", "2", "--listen", "127.0.0.1:0", "--user", "lab"])
+        .args([
+            "netsim",
+            "--routers",
+            "2",
+            "--listen",
+            "127.0.0.1:0",
+            "--user",
+            "lab",
+        ])
         .env("ESI_NETSIM_PASSWORD", "lab-pw")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -48,10 +56,10 @@ fn pyez_and_ncclient_drive_netsim() {
     }
     assert_eq!(routers[0].0, "r1");
     assert_eq!(routers[1].0, "r2");
-    for ((_, host, port), (script_name, marker)) in routers
-        .iter()
-        .zip([("pyez_check.py", "PYEZ OK"), ("ncclient_check.py", "NCCLIENT OK")])
-    {
+    for ((_, host, port), (script_name, marker)) in routers.iter().zip([
+        ("pyez_check.py", "PYEZ OK"),
+        ("ncclient_check.py", "NCCLIENT OK"),
+    ]) {
         let out = Command::new(&python)
             .arg(script(script_name))
             .args([host.as_str(), port.as_str(), "lab", "lab-pw"])

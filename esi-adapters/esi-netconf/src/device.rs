@@ -15,9 +15,7 @@ use esi_core::secret::Secret;
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{NetconfError, Stage};
-use crate::session::{
-    Auth, HostKeyPolicy, Session, SessionOptions, Target, JUNOS_CAPABILITY,
-};
+use crate::session::{Auth, HostKeyPolicy, Session, SessionOptions, Target, JUNOS_CAPABILITY};
 use crate::xml::{self, escape};
 
 /// Which RPCs carry configuration.
@@ -180,6 +178,7 @@ pub struct NetconfDevice {
     options: Arc<NetconfOptions>,
     slot: Arc<Mutex<Option<Slot>>>,
     permits: Arc<Semaphore>,
+    commits: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for NetconfDevice {
@@ -233,6 +232,7 @@ impl NetconfDevice {
             options,
             slot: Arc::new(Mutex::new(None)),
             permits,
+            commits: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -266,7 +266,8 @@ impl NetconfDevice {
                 device: self.name.clone(),
                 cap: self.options.max_sessions,
             })?;
-            let session = Session::connect(&self.target, &self.auth(), &self.options.session).await?;
+            let session =
+                Session::connect(&self.target, &self.auth(), &self.options.session).await?;
             *slot = Some(Slot {
                 session,
                 _permit: permit,
@@ -346,7 +347,7 @@ impl NetconfDevice {
 
     /// One transaction with the adapter's own error type: discard, lock, load, commit
     /// (confirmed with the health check when configured), unlock; on any error discard and
-    /// unlock before returning.
+    /// unlock before returning. Returns the number of commits made through this device.
     pub async fn transaction(&self, change: &ConfigChange) -> Result<u64, (NetconfError, Stage)> {
         let choice = self.options.profile;
         let confirmed = self.options.confirmed.clone();
@@ -373,7 +374,11 @@ impl NetconfDevice {
         if result.is_ok() {
             self.schedule_idle_close();
         }
-        result
+        result.map(|()| {
+            self.commits
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                + 1
+        })
     }
 
     /// Merges an XML `<config>` payload (generic RFC 6241 profile) in one transaction.
@@ -389,10 +394,8 @@ impl NetconfDevice {
     }
 
     async fn query(&self, body: String) -> Result<String, NetconfError> {
-        self.with_session(move |s| {
-            Box::pin(async move { s.rpc(&body).await.map(|r| r.raw) })
-        })
-        .await
+        self.with_session(move |s| Box::pin(async move { s.rpc(&body).await.map(|r| r.raw) }))
+            .await
     }
 
     async fn junos_only(&self, rpc: &str) -> Result<(), NetconfError> {
@@ -423,7 +426,7 @@ async fn run_transaction(
     profile: Profile,
     change: &ConfigChange,
     confirmed: Option<&ConfirmedCommit>,
-) -> Result<u64, (NetconfError, Stage)> {
+) -> Result<(), (NetconfError, Stage)> {
     let load = |e| (e, Stage::Load);
     let commit = |e| (e, Stage::Commit);
     s.rpc("<discard-changes/>").await.map_err(load)?;
@@ -532,13 +535,16 @@ async fn run_transaction(
         }
     }
     s.rpc(UNLOCK).await.map_err(commit)?;
-    Ok(0)
+    Ok(())
 }
 
 fn quote_path(p: &[String]) -> String {
     p.iter()
         .map(|t| {
-            if t.is_empty() || t.chars().any(|c| c.is_whitespace() || "{};\"#[]".contains(c)) {
+            if t.is_empty()
+                || t.chars()
+                    .any(|c| c.is_whitespace() || "{};\"#[]".contains(c))
+            {
                 format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\""))
             } else {
                 t.clone()
@@ -593,7 +599,9 @@ impl Device for NetconfDevice {
             message: "malformed configuration reply".into(),
         })?;
         Ok(match profile {
-            Profile::Junos => xml::text_of(doc.root_element(), "configuration-text").unwrap_or_default(),
+            Profile::Junos => {
+                xml::text_of(doc.root_element(), "configuration-text").unwrap_or_default()
+            }
             Profile::Generic => xml::find(doc.root_element(), "data")
                 .map(|n| raw[n.range()].to_string())
                 .unwrap_or_default(),

@@ -91,7 +91,7 @@ pub enum NetconfError {
         /// The RPC.
         rpc: String,
         /// The (first) error.
-        error: RpcError,
+        error: Box<RpcError>,
     },
     /// The health check after a confirmed commit failed; the change was cancelled.
     #[error("device {device}: health check {check} failed: {message}; confirmed commit cancelled")]

@@ -12,6 +12,17 @@
 //! * [`netsim`] serves [`SimRouter`](esi_core::device::SimRouter)s as Junos-dialect NETCONF
 //!   servers (what `esi netsim` runs).
 //!
+//! # Why not `rustnetconf`
+//!
+//! `rustnetconf` 0.19 (also on russh 0.65, with a Junos API) was evaluated from its
+//! documentation and the shared recipe findings, not adopted: it hangs forever in connect
+//! against a server that sends its `<hello>` before the SSH subsystem-success message, and
+//! its RPC timeout does not cover connect, while this adapter needs a bounded connect (dead or
+//! lying servers must give a typed error within the timeout), pinned SHA-256 fingerprints
+//! beside known_hosts, the netconfd hello/first-RPC pause, typed errors that map onto the core
+//! `DeviceError` (lock contention vs. configuration errors vs. unsupported RPCs), and the same
+//! framing code on the server side for `esi netsim`. The client here is ~600 lines over russh.
+//!
 //! ```no_run
 //! use esi_core::device::{ConfigChange, Credentials, DeviceAddress, DeviceRegistry};
 //! use esi_core::secret::Secret;

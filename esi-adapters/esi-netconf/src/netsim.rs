@@ -118,7 +118,12 @@ fn reply(attrs: &str, body: &str) -> String {
 
 fn rpc_error(error_type: &str, tag: &str, message: &str, bad: Option<&str>) -> String {
     let info = bad
-        .map(|b| format!("<error-info><bad-element>{}</bad-element></error-info>", escape(b)))
+        .map(|b| {
+            format!(
+                "<error-info><bad-element>{}</bad-element></error-info>",
+                escape(b)
+            )
+        })
         .unwrap_or_default();
     format!(
         "<rpc-error><error-type>{error_type}</error-type><error-tag>{tag}</error-tag><error-severity>error</error-severity><error-message>{}</error-message>{info}</rpc-error>",
@@ -262,7 +267,10 @@ impl NetsimRouter {
     }
 
     fn rollback(st: &NcState, n: usize) -> Option<JunosConfig> {
-        st.history.len().checked_sub(n + 1).map(|i| st.history[i].clone())
+        st.history
+            .len()
+            .checked_sub(n + 1)
+            .map(|i| st.history[i].clone())
     }
 
     async fn end_session(&self, session: u64) {
@@ -295,7 +303,15 @@ impl NetsimRouter {
     async fn handle(self: &Arc<Self>, session: u64, msg: &str) -> (String, bool) {
         let Some(doc) = xml::parse(msg) else {
             return (
-                reply("", &rpc_error("rpc", "malformed-message", "syntax error: malformed XML", None)),
+                reply(
+                    "",
+                    &rpc_error(
+                        "rpc",
+                        "malformed-message",
+                        "syntax error: malformed XML",
+                        None,
+                    ),
+                ),
                 false,
             );
         };
@@ -308,12 +324,26 @@ impl NetsimRouter {
         }
         if root.tag_name().name() != "rpc" {
             return (
-                reply(&attrs, &rpc_error("rpc", "unknown-element", "syntax error, expecting <rpc>", Some(root.tag_name().name()))),
+                reply(
+                    &attrs,
+                    &rpc_error(
+                        "rpc",
+                        "unknown-element",
+                        "syntax error, expecting <rpc>",
+                        Some(root.tag_name().name()),
+                    ),
+                ),
                 false,
             );
         }
         let Some(op) = xml::children(root).next() else {
-            return (reply(&attrs, &rpc_error("rpc", "missing-element", "empty rpc", None)), false);
+            return (
+                reply(
+                    &attrs,
+                    &rpc_error("rpc", "missing-element", "empty rpc", None),
+                ),
+                false,
+            );
         };
         let name = op.tag_name().name().to_string();
         let (body, close) = self.operation(session, &name, op).await;
@@ -346,7 +376,15 @@ impl NetsimRouter {
             "close-session" => (OK.into(), true),
             "lock" | "lock-configuration" => {
                 if name == "lock" && !has("candidate") {
-                    return (rpc_error("protocol", "operation-not-supported", "only the candidate can be locked", Some("target")), false);
+                    return (
+                        rpc_error(
+                            "protocol",
+                            "operation-not-supported",
+                            "only the candidate can be locked",
+                            Some("target"),
+                        ),
+                        false,
+                    );
                 }
                 let mut st = self.state.lock().await;
                 if locked_elsewhere(&st) {
@@ -361,7 +399,15 @@ impl NetsimRouter {
                     st.lock = None;
                     (OK.into(), false)
                 } else {
-                    (rpc_error("protocol", "operation-failed", "configuration database not locked by this session", None), false)
+                    (
+                        rpc_error(
+                            "protocol",
+                            "operation-failed",
+                            "configuration database not locked by this session",
+                            None,
+                        ),
+                        false,
+                    )
                 }
             }
             "discard-changes" => {
@@ -398,17 +444,27 @@ impl NetsimRouter {
                     }
                     cand.merge_text(&text).map_err(|e| e.to_string())
                 } else if xml::find(op, "configuration").is_some() {
-                    Err("XML configuration is not supported by this simulator; use format=\"text\"".into())
+                    Err(
+                        "XML configuration is not supported by this simulator; use format=\"text\""
+                            .into(),
+                    )
                 } else {
                     Err("missing configuration-text".into())
                 };
                 match result {
                     Ok(()) => {
                         st.candidate = Some(cand);
-                        ("<load-configuration-results><ok/></load-configuration-results>".into(), false)
+                        (
+                            "<load-configuration-results><ok/></load-configuration-results>".into(),
+                            false,
+                        )
                     }
                     Err(message) => {
-                        let msg = if message.starts_with("syntax error") { message } else { format!("syntax error: {message}") };
+                        let msg = if message.starts_with("syntax error") {
+                            message
+                        } else {
+                            format!("syntax error: {message}")
+                        };
                         (format!("<load-configuration-results>{}<load-error-count>1</load-error-count></load-configuration-results>", rpc_error("protocol", "operation-failed", &msg, None)), false)
                     }
                 }
@@ -428,7 +484,8 @@ impl NetsimRouter {
                     return (success(true), false);
                 }
                 let confirmed = has("confirmed");
-                let timeout = xml::text_of(op, "confirm-timeout").and_then(|t| t.parse::<u64>().ok());
+                let timeout =
+                    xml::text_of(op, "confirm-timeout").and_then(|t| t.parse::<u64>().ok());
                 let after = if name == "commit" {
                     Duration::from_secs(timeout.unwrap_or(600))
                 } else {
@@ -439,22 +496,43 @@ impl NetsimRouter {
                 if cand == running && !confirmed {
                     // nothing to change: a plain commit confirms a pending one
                     st.pending = None;
-                    return (if name == "commit" { OK.into() } else { success(false) }, false);
+                    return (
+                        if name == "commit" {
+                            OK.into()
+                        } else {
+                            success(false)
+                        },
+                        false,
+                    );
                 }
                 if let Err(message) = self.apply_running(&mut st, cand.clone()).await {
                     st.candidate = Some(cand);
-                    return (rpc_error("application", "operation-failed", &message, None), false);
+                    return (
+                        rpc_error("application", "operation-failed", &message, None),
+                        false,
+                    );
                 }
                 if confirmed {
                     st.generation += 1;
                     let generation = st.generation;
                     let previous = st.pending.take().map(|p| p.previous).unwrap_or(running);
-                    st.pending = Some(Pending { generation, session, previous });
+                    st.pending = Some(Pending {
+                        generation,
+                        session,
+                        previous,
+                    });
                     self.start_timer(generation, after);
                 } else {
                     st.pending = None;
                 }
-                (if name == "commit" { OK.into() } else { success(false) }, false)
+                (
+                    if name == "commit" {
+                        OK.into()
+                    } else {
+                        success(false)
+                    },
+                    false,
+                )
             }
             "cancel-commit" => {
                 let mut st = self.state.lock().await;
@@ -463,15 +541,28 @@ impl NetsimRouter {
                         let _ = p.session;
                         match self.apply_running(&mut st, p.previous).await {
                             Ok(()) => (OK.into(), false),
-                            Err(m) => (rpc_error("application", "operation-failed", &m, None), false),
+                            Err(m) => (
+                                rpc_error("application", "operation-failed", &m, None),
+                                false,
+                            ),
                         }
                     }
-                    None => (rpc_error("protocol", "operation-failed", "no confirmed commit pending", None), false),
+                    None => (
+                        rpc_error(
+                            "protocol",
+                            "operation-failed",
+                            "no confirmed commit pending",
+                            None,
+                        ),
+                        false,
+                    ),
                 }
             }
             "get-configuration" => {
                 let st = self.state.lock().await;
-                let rollback = op.attribute("rollback").and_then(|n| n.parse::<usize>().ok());
+                let rollback = op
+                    .attribute("rollback")
+                    .and_then(|n| n.parse::<usize>().ok());
                 if op.attribute("compare") == Some("rollback") {
                     let base = Self::rollback(&st, rollback.unwrap_or(0)).unwrap_or_default();
                     let cand = st.candidate.clone().unwrap_or_else(|| Self::running(&st));
@@ -481,13 +572,29 @@ impl NetsimRouter {
                 let cfg = match rollback {
                     Some(n) => match Self::rollback(&st, n) {
                         Some(c) => c,
-                        None => return (rpc_error("application", "operation-failed", &format!("rollback {n}: no such configuration"), None), false),
+                        None => {
+                            return (
+                                rpc_error(
+                                    "application",
+                                    "operation-failed",
+                                    &format!("rollback {n}: no such configuration"),
+                                    None,
+                                ),
+                                false,
+                            )
+                        }
                     },
                     None if op.attribute("database") == Some("committed") => Self::running(&st),
                     None => st.candidate.clone().unwrap_or_else(|| Self::running(&st)),
                 };
                 if op.attribute("format") == Some("text") {
-                    (format!("<configuration-text>{}</configuration-text>", escape(&cfg.to_text(true))), false)
+                    (
+                        format!(
+                            "<configuration-text>{}</configuration-text>",
+                            escape(&cfg.to_text(true))
+                        ),
+                        false,
+                    )
                 } else {
                     (config_xml(&cfg), false)
                 }
@@ -497,15 +604,35 @@ impl NetsimRouter {
                 let mut out = String::from("<vrrp-information>");
                 let mut seen = BTreeSet::new();
                 for p in self.sim.running().paths() {
-                    let [i, ifd, u, unit, f, inet, a, address, v, vrid, ..] = p.as_slice() else { continue };
-                    if (i.as_str(), u.as_str(), f.as_str(), inet.as_str(), a.as_str(), v.as_str()) != ("interfaces", "unit", "family", "inet", "address", "vrrp-group") {
+                    let [i, ifd, u, unit, f, inet, a, address, v, vrid, ..] = p.as_slice() else {
+                        continue;
+                    };
+                    if (
+                        i.as_str(),
+                        u.as_str(),
+                        f.as_str(),
+                        inet.as_str(),
+                        a.as_str(),
+                        v.as_str(),
+                    ) != (
+                        "interfaces",
+                        "unit",
+                        "family",
+                        "inet",
+                        "address",
+                        "vrrp-group",
+                    ) {
                         continue;
                     }
                     let iface = format!("{ifd}.{unit}");
-                    if only.as_ref().is_some_and(|o| o != &iface) || !seen.insert((iface.clone(), vrid.clone())) {
+                    if only.as_ref().is_some_and(|o| o != &iface)
+                        || !seen.insert((iface.clone(), vrid.clone()))
+                    {
                         continue;
                     }
-                    let Ok(id) = vrid.parse::<u32>() else { continue };
+                    let Ok(id) = vrid.parse::<u32>() else {
+                        continue;
+                    };
                     let state = match self.sim.vrrp_status(&iface, id).await {
                         Ok(VrrpState::Master) => "master",
                         Ok(VrrpState::Backup) => "backup",
@@ -522,15 +649,35 @@ impl NetsimRouter {
             }
             "get-interface-information" => {
                 let Some(ifname) = xml::text_of(op, "interface-name") else {
-                    return (rpc_error("protocol", "missing-element", "interface-name required by this simulator", Some("interface-name")), false);
+                    return (
+                        rpc_error(
+                            "protocol",
+                            "missing-element",
+                            "interface-name required by this simulator",
+                            Some("interface-name"),
+                        ),
+                        false,
+                    );
                 };
                 match self.sim.interface_status(&ifname).await {
                     Ok(s) => {
                         let st = if s == OperStatus::Up { "up" } else { "down" };
-                        let kind = if ifname.contains('.') { "logical-interface" } else { "physical-interface" };
+                        let kind = if ifname.contains('.') {
+                            "logical-interface"
+                        } else {
+                            "physical-interface"
+                        };
                         (format!("<interface-information><{kind}><name>{}</name><admin-status>up</admin-status><oper-status>{st}</oper-status></{kind}></interface-information>", escape(&ifname)), false)
                     }
-                    Err(_) => (rpc_error("protocol", "operation-failed", &format!("device {ifname} not found"), None), false),
+                    Err(_) => (
+                        rpc_error(
+                            "protocol",
+                            "operation-failed",
+                            &format!("device {ifname} not found"),
+                            None,
+                        ),
+                        false,
+                    ),
                 }
             }
             "get-bgp-neighbor-information" => {
@@ -545,11 +692,24 @@ impl NetsimRouter {
                         };
                         (format!("<bgp-information><bgp-peer><peer-address>{}</peer-address><peer-state>{state}</peer-state></bgp-peer></bgp-information>", escape(&peer)), false)
                     }
-                    Err(_) => (rpc_error("protocol", "operation-failed", &format!("peer {peer} not found"), None), false),
+                    Err(_) => (
+                        rpc_error(
+                            "protocol",
+                            "operation-failed",
+                            &format!("peer {peer} not found"),
+                            None,
+                        ),
+                        false,
+                    ),
                 }
             }
             other => (
-                rpc_error("protocol", "operation-not-supported", &format!("syntax error, RPC <{other}> is not supported by {router}"), Some(other)),
+                rpc_error(
+                    "protocol",
+                    "operation-not-supported",
+                    &format!("syntax error, RPC <{other}> is not supported by {router}"),
+                    Some(other),
+                ),
                 false,
             ),
         }
@@ -626,12 +786,19 @@ impl russh::server::Handler for Conn {
 
 async fn serve_channel(router: Arc<NetsimRouter>, mut ch: Channel<Msg>) {
     let session = router.sessions.fetch_add(1, Ordering::SeqCst) + 1;
-    let mut hello = String::from("<hello xmlns=\"urn:ietf:params:xml:ns:netconf:base:1.0\"><capabilities>");
+    let mut hello =
+        String::from("<hello xmlns=\"urn:ietf:params:xml:ns:netconf:base:1.0\"><capabilities>");
     for c in SERVER_CAPABILITIES {
         hello.push_str(&format!("<capability>{c}</capability>"));
     }
-    hello.push_str(&format!("</capabilities><session-id>{session}</session-id></hello>"));
-    if ch.data_bytes(encode(Framing::EndOfMessage, &hello)).await.is_err() {
+    hello.push_str(&format!(
+        "</capabilities><session-id>{session}</session-id></hello>"
+    ));
+    if ch
+        .data_bytes(encode(Framing::EndOfMessage, &hello))
+        .await
+        .is_err()
+    {
         return;
     }
     let mut decoder = Decoder::default();
@@ -661,7 +828,11 @@ async fn serve_channel(router: Arc<NetsimRouter>, mut ch: Channel<Msg>) {
                         continue;
                     }
                     let (reply, close) = router.handle(session, &msg).await;
-                    if ch.data_bytes(encode(Framing::EndOfMessage, &reply)).await.is_err() {
+                    if ch
+                        .data_bytes(encode(Framing::EndOfMessage, &reply))
+                        .await
+                        .is_err()
+                    {
                         break 'outer;
                     }
                     if close {
@@ -822,9 +993,10 @@ impl Netsim {
         self.routers
             .iter()
             .filter_map(|r| {
-                r.public_key().to_openssh().ok().map(|k| {
-                    format!("[{}]:{} {}\n", r.addr.ip(), r.addr.port(), k)
-                })
+                r.public_key()
+                    .to_openssh()
+                    .ok()
+                    .map(|k| format!("[{}]:{} {}\n", r.addr.ip(), r.addr.port(), k))
             })
             .collect()
     }
@@ -844,6 +1016,10 @@ mod tests {
         assert_eq!(diff(&a, &a), "\n");
         let x = config_xml(&b);
         assert!(xml::parse(&x).is_some(), "{x}");
-        assert!(x.contains("<interfaces><name>ae0</name><unit><vlan-id>6</vlan-id></unit></interfaces>") || x.contains("<vlan-id>6</vlan-id>"));
+        assert!(
+            x.contains(
+                "<interfaces><name>ae0</name><unit><vlan-id>6</vlan-id></unit></interfaces>"
+            ) || x.contains("<vlan-id>6</vlan-id>")
+        );
     }
 }

@@ -116,7 +116,9 @@ impl ClientHandler {
                 if list.iter().any(|f| f.trim() == fp) {
                     Ok(())
                 } else {
-                    Err(format!("fingerprint {fp} is not one of the pinned fingerprints"))
+                    Err(format!(
+                        "fingerprint {fp} is not one of the pinned fingerprints"
+                    ))
                 }
             }
             HostKeyPolicy::KnownHosts(path) => {
@@ -206,8 +208,7 @@ impl Session {
         options: &SessionOptions,
     ) -> Result<Session, NetconfError> {
         let device = target.label();
-        match tokio::time::timeout(options.connect_timeout, Self::open(target, auth, options))
-            .await
+        match tokio::time::timeout(options.connect_timeout, Self::open(target, auth, options)).await
         {
             Ok(r) => r,
             Err(_) => Err(NetconfError::Timeout {
@@ -456,8 +457,7 @@ impl Session {
             e.tag.as_str(),
             "operation-not-supported" | "unknown-element" | "unknown-namespace"
         ) && e.error_type != "application"
-            && e
-                .bad_element
+            && e.bad_element
                 .as_deref()
                 .is_none_or(|b| b.rsplit(':').next() == Some(name));
         if unknown_op || (e.tag == "operation-not-supported") {
@@ -476,7 +476,7 @@ impl Session {
         Err(NetconfError::Rpc {
             device: self.device.clone(),
             rpc: name.to_string(),
-            error: e.clone(),
+            error: Box::new(e.clone()),
         })
     }
 

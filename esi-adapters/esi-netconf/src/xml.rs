@@ -100,16 +100,14 @@ pub struct Reply {
 
 fn read_error(n: Node<'_, '_>) -> RpcError {
     let direct = |name: &str| {
-        children(n)
-            .find(|c| c.tag_name().name() == name)
-            .map(|c| {
-                c.descendants()
-                    .filter(|d| d.is_text())
-                    .filter_map(|d| d.text())
-                    .collect::<String>()
-                    .trim()
-                    .to_string()
-            })
+        children(n).find(|c| c.tag_name().name() == name).map(|c| {
+            c.descendants()
+                .filter(|d| d.is_text())
+                .filter_map(|d| d.text())
+                .collect::<String>()
+                .trim()
+                .to_string()
+        })
     };
     RpcError {
         error_type: direct("error-type").unwrap_or_default(),

@@ -40,8 +40,10 @@ fn server() -> Server {
     Server {
         host: host.into(),
         port: port.parse().expect("NETCONF_ENDPOINT port"),
-        user: std::env::var("NETCONF_USER").unwrap_or_else(|_| panic!("NETCONF_USER is not set ({IGNORE})")),
-        pass: std::env::var("NETCONF_PASS").unwrap_or_else(|_| panic!("NETCONF_PASS is not set ({IGNORE})")),
+        user: std::env::var("NETCONF_USER")
+            .unwrap_or_else(|_| panic!("NETCONF_USER is not set ({IGNORE})")),
+        pass: std::env::var("NETCONF_PASS")
+            .unwrap_or_else(|_| panic!("NETCONF_PASS is not set ({IGNORE})")),
     }
 }
 
@@ -245,7 +247,11 @@ fn lock_contention_then_success_within_the_budget() {
         )
         .await
         .unwrap();
-        assert!(t.elapsed() >= Duration::from_millis(900), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() >= Duration::from_millis(900),
+            "{:?}",
+            t.elapsed()
+        );
         release.await.unwrap();
         assert!(srv.running().await.contains("<name>ge-0/0/2</name>"));
         reg.close_all().await;
@@ -305,7 +311,9 @@ fn session_dropped_before_confirming_is_rolled_back() {
     let srv = server();
     rt().block_on(async {
         let mut s = srv.session(true).await;
-        s.rpc("<lock><target><candidate/></target></lock>").await.unwrap();
+        s.rpc("<lock><target><candidate/></target></lock>")
+            .await
+            .unwrap();
         s.rpc(&format!(
             "<edit-config><target><candidate/></target><config>{}</config></edit-config>",
             unit_xml("ge-0/0/5", 5, 5)
@@ -325,6 +333,9 @@ fn session_dropped_before_confirming_is_rolled_back() {
                 break;
             }
         }
-        assert!(rolled_back, "netconfd kept the unconfirmed commit after the session dropped");
+        assert!(
+            rolled_back,
+            "netconfd kept the unconfirmed commit after the session dropped"
+        );
     });
 }

@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use esi_core::device::{
-    load_with_retry, ConfigChange, Credentials, DeviceAddress, DeviceError,
-    DeviceRegistry, RetryPolicy, SimRouter, VrrpState,
+    load_with_retry, ConfigChange, Credentials, DeviceAddress, DeviceError, DeviceRegistry,
+    RetryPolicy, SimRouter, VrrpState,
 };
 use esi_core::secret::Secret;
 use esi_netconf::netsim::{Netsim, NetsimOptions};
 use esi_netconf::{
-    Auth, ConfirmedCommit, FnCheck, HostKeyPolicy, InterfacesUp, NetconfOptions,
-    NetconfRegistry, Profile, ProfileChoice, Session, SessionOptions, Target,
+    Auth, ConfirmedCommit, FnCheck, HostKeyPolicy, InterfacesUp, NetconfOptions, NetconfRegistry,
+    Profile, ProfileChoice, Session, SessionOptions, Target,
 };
 
 const PASSWORD: &str = "s3cret-pw";
@@ -73,14 +73,20 @@ async fn transaction_session_reuse_and_reads() {
     let sim = netsim(1).await;
     let r = &sim.routers()[0];
     let reg = NetconfRegistry::new(options(HostKeyPolicy::Fingerprints(vec![r.fingerprint()])));
-    let dev = reg.connect(&address(r.addr()), &login(PASSWORD)).await.unwrap();
+    let dev = reg
+        .connect(&address(r.addr()), &login(PASSWORD))
+        .await
+        .unwrap();
     dev.load_config(&change(
         "vpn_gateway/a",
         "interfaces {\nae0 {\nunit 1025 {\nvlan-id 1025;\nfamily inet {\naddress 172.16.101.152/24 {\nvrrp-group 20 {\nvirtual-address 172.16.101.151;\npriority 105;\n }\n }\n }\n }\n }\n }",
     ))
     .await
     .unwrap();
-    let mut more = change("vpn_gateway/b", "routing-instances { V { interface ae0.1025; } }");
+    let mut more = change(
+        "vpn_gateway/b",
+        "routing-instances { V { interface ae0.1025; } }",
+    );
     more.additional_commands = vec!["set routing-instances V instance-type virtual-router".into()];
     more.delete = vec![vec![
         "interfaces".into(),
@@ -104,8 +110,14 @@ async fn transaction_session_reuse_and_reads() {
     assert_eq!(text.trim(), r.running_text().trim());
     assert_eq!(r.commits().await, 2);
     // the same registry hands out the same device: one SSH session for everything
-    let again = reg.connect(&address(r.addr()), &login(PASSWORD)).await.unwrap();
-    assert_eq!(again.vrrp_status("ae0.1025", 20).await.unwrap(), VrrpState::Master);
+    let again = reg
+        .connect(&address(r.addr()), &login(PASSWORD))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.vrrp_status("ae0.1025", 20).await.unwrap(),
+        VrrpState::Master
+    );
     assert_eq!(
         again.interface_status("ae0.1025").await.unwrap(),
         esi_core::device::OperStatus::Up
@@ -114,7 +126,10 @@ async fn transaction_session_reuse_and_reads() {
         again.interface_status("ae9.1").await,
         Err(DeviceError::NotConfigured { .. })
     ));
-    assert_eq!(r.sim().rpc_log().iter().filter(|l| *l == "commit").count(), 2);
+    assert_eq!(
+        r.sim().rpc_log().iter().filter(|l| *l == "commit").count(),
+        2
+    );
     assert_eq!(r.lock_holder().await, None);
     // Debug output never shows the password
     assert!(!format!("{reg:?}").contains(PASSWORD));
@@ -127,9 +142,15 @@ async fn host_key_mismatch_is_typed_and_not_retried() {
     let (r1, r2) = (&sim.routers()[0], &sim.routers()[1]);
     // pinned fingerprint of another router
     let reg = NetconfRegistry::new(options(HostKeyPolicy::Fingerprints(vec![r2.fingerprint()])));
-    let dev = reg.connect(&address(r1.addr()), &login(PASSWORD)).await.unwrap();
+    let dev = reg
+        .connect(&address(r1.addr()), &login(PASSWORD))
+        .await
+        .unwrap();
     let e = dev.load_config(&change("x/1", "a b;")).await.unwrap_err();
-    assert!(matches!(e, DeviceError::HostKeyRejected { ref reason, .. } if reason.contains(&r1.fingerprint())), "{e}");
+    assert!(
+        matches!(e, DeviceError::HostKeyRejected { ref reason, .. } if reason.contains(&r1.fingerprint())),
+        "{e}"
+    );
     assert!(!e.is_retryable());
     // known_hosts with r2's key recorded under r1's address: a changed key
     let dir = std::env::temp_dir().join(format!("esi-netconf-kh-{}", std::process::id()));
@@ -181,7 +202,10 @@ async fn wrong_password_and_dead_port_are_typed_and_quick() {
         .load_config(&change("x/1", "a b;"))
         .await
         .unwrap_err();
-    assert!(matches!(e, DeviceError::AuthenticationFailed { ref username, .. } if username == "esi"), "{e}");
+    assert!(
+        matches!(e, DeviceError::AuthenticationFailed { ref username, .. } if username == "esi"),
+        "{e}"
+    );
     assert!(!e.to_string().contains("wrong"));
     assert!(t.elapsed() < Duration::from_secs(5));
     // a port nobody listens on
@@ -213,21 +237,31 @@ async fn a_server_that_never_answers_times_out_and_leaves_no_lock() {
     let sim = netsim(1).await;
     let r = &sim.routers()[0];
     let reg = NetconfRegistry::new(options(HostKeyPolicy::Insecure));
-    let dev = reg.connect(&address(r.addr()), &login(PASSWORD)).await.unwrap();
-    dev.load_config(&change("x/1", "system { host-name a; }")).await.unwrap();
+    let dev = reg
+        .connect(&address(r.addr()), &login(PASSWORD))
+        .await
+        .unwrap();
+    dev.load_config(&change("x/1", "system { host-name a; }"))
+        .await
+        .unwrap();
     r.set_stall(true);
     let t = Instant::now();
     let e = dev
         .load_config(&change("x/2", "system { host-name b; }"))
         .await
         .unwrap_err();
-    assert!(matches!(e, DeviceError::Timeout { ref operation, .. } if operation == "discard-changes"), "{e}");
+    assert!(
+        matches!(e, DeviceError::Timeout { ref operation, .. } if operation == "discard-changes"),
+        "{e}"
+    );
     assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
     r.set_stall(false);
     // the broken session was dropped: the server released everything, a new session works
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(r.lock_holder().await, None);
-    dev.load_config(&change("x/3", "system { host-name c; }")).await.unwrap();
+    dev.load_config(&change("x/3", "system { host-name c; }"))
+        .await
+        .unwrap();
     assert!(r.running_text().contains("host-name c;"));
 }
 
@@ -236,14 +270,23 @@ async fn load_syntax_error_is_typed_and_releases_the_lock() {
     let sim = netsim(1).await;
     let r = &sim.routers()[0];
     let reg = NetconfRegistry::new(options(HostKeyPolicy::Insecure));
-    let dev = reg.connect(&address(r.addr()), &login(PASSWORD)).await.unwrap();
-    dev.load_config(&change("x/1", "system { host-name a; }")).await.unwrap();
+    let dev = reg
+        .connect(&address(r.addr()), &login(PASSWORD))
+        .await
+        .unwrap();
+    dev.load_config(&change("x/1", "system { host-name a; }"))
+        .await
+        .unwrap();
     let e = dev
         .load_config(&change("gw/broken", "interfaces { ae0 { unit 5 {"))
         .await
         .unwrap_err();
     match &e {
-        DeviceError::LoadFailed { device, resource, message } => {
+        DeviceError::LoadFailed {
+            device,
+            resource,
+            message,
+        } => {
             assert_eq!(device, &r.addr().to_string());
             assert_eq!(resource, "gw/broken");
             assert!(message.contains("syntax error"), "{message}");
@@ -257,12 +300,18 @@ async fn load_syntax_error_is_typed_and_releases_the_lock() {
     let mut o = options(HostKeyPolicy::Insecure);
     o.profile = ProfileChoice::Force(Profile::Generic);
     let reg = NetconfRegistry::new(o);
-    let dev = reg.connect(&address(r.addr()), &login(PASSWORD)).await.unwrap();
+    let dev = reg
+        .connect(&address(r.addr()), &login(PASSWORD))
+        .await
+        .unwrap();
     let e = dev
         .load_config(&change("x/2", "<system><host-name>z</host-name></system>"))
         .await
         .unwrap_err();
-    assert!(matches!(e, DeviceError::Unsupported { ref rpc, .. } if rpc == "edit-config"), "{e}");
+    assert!(
+        matches!(e, DeviceError::Unsupported { ref rpc, .. } if rpc == "edit-config"),
+        "{e}"
+    );
     assert!(!e.is_retryable());
     assert_eq!(r.lock_holder().await, None);
 }
@@ -277,11 +326,19 @@ async fn lock_contention_is_retried_until_the_other_session_unlocks() {
         username: "esi".into(),
     };
     let auth = Auth::Password(Secret::new(PASSWORD.into()));
-    let mut other = Session::connect(&target, &auth, &SessionOptions::default()).await.unwrap();
+    let mut other = Session::connect(&target, &auth, &SessionOptions::default())
+        .await
+        .unwrap();
     other.rpc("<lock-configuration/>").await.unwrap();
     let reg = NetconfRegistry::new(options(HostKeyPolicy::Insecure));
-    let dev = reg.connect(&address(r.addr()), &login(PASSWORD)).await.unwrap();
-    let first = dev.load_config(&change("x/1", "system { host-name a; }")).await.unwrap_err();
+    let dev = reg
+        .connect(&address(r.addr()), &login(PASSWORD))
+        .await
+        .unwrap();
+    let first = dev
+        .load_config(&change("x/1", "system { host-name a; }"))
+        .await
+        .unwrap_err();
     assert!(matches!(first, DeviceError::LockDenied { .. }), "{first}");
     let release = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(700)).await;
@@ -292,9 +349,13 @@ async fn lock_contention_is_retried_until_the_other_session_unlocks() {
         budget: Duration::from_secs(5),
         interval: Duration::from_millis(200),
     };
-    load_with_retry(dev.as_ref(), &change("x/1", "system { host-name a; }"), policy)
-        .await
-        .unwrap();
+    load_with_retry(
+        dev.as_ref(),
+        &change("x/1", "system { host-name a; }"),
+        policy,
+    )
+    .await
+    .unwrap();
     assert!(r.running_text().contains("host-name a;"));
     release.await.unwrap().close().await;
 }
@@ -309,20 +370,34 @@ async fn confirmed_commit_confirms_or_cancels_on_the_health_check() {
         check: Arc::new(InterfacesUp),
     });
     let reg = NetconfRegistry::new(o);
-    let dev = reg.connect(&address(r.addr()), &login(PASSWORD)).await.unwrap();
-    dev.load_config(&change("x/1", "interfaces { ae0 { unit 5 { vlan-id 5; } } }"))
+    let dev = reg
+        .connect(&address(r.addr()), &login(PASSWORD))
         .await
         .unwrap();
+    dev.load_config(&change(
+        "x/1",
+        "interfaces { ae0 { unit 5 { vlan-id 5; } } }",
+    ))
+    .await
+    .unwrap();
     assert!(!r.commit_pending().await);
     assert!(r.running_text().contains("vlan-id 5;"));
     // the same change on a unit forced down: the check fails, the commit is cancelled
     r.sim().set_interface_down("ae0.6", true);
     let e = dev
-        .load_config(&change("x/2", "interfaces { ae0 { unit 6 { vlan-id 6; } } }"))
+        .load_config(&change(
+            "x/2",
+            "interfaces { ae0 { unit 6 { vlan-id 6; } } }",
+        ))
         .await
         .unwrap_err();
     match &e {
-        DeviceError::HealthCheckFailed { check, resource, message, .. } => {
+        DeviceError::HealthCheckFailed {
+            check,
+            resource,
+            message,
+            ..
+        } => {
             assert_eq!(check, "interfaces-up");
             assert_eq!(resource, "x/2");
             assert!(message.contains("ae0.6"), "{message}");
@@ -346,9 +421,15 @@ async fn confirmed_commit_confirms_or_cancels_on_the_health_check() {
         })),
     });
     let reg = NetconfRegistry::new(o);
-    let dev = reg.connect(&address(r.addr()), &login(PASSWORD)).await.unwrap();
+    let dev = reg
+        .connect(&address(r.addr()), &login(PASSWORD))
+        .await
+        .unwrap();
     let e = dev
-        .load_config(&change("x/3", "interfaces { ae0 { unit 7 { vlan-id 7; } } }"))
+        .load_config(&change(
+            "x/3",
+            "interfaces { ae0 { unit 7 { vlan-id 7; } } }",
+        ))
         .await
         .unwrap_err();
     assert!(matches!(e, DeviceError::HealthCheckFailed { ref check, .. } if check == "no-ae0.7"));
@@ -375,7 +456,9 @@ async fn netsim_rolls_back_an_unconfirmed_commit() {
         username: "esi".into(),
     };
     let auth = Auth::Password(Secret::new("esi".into()));
-    let mut s = Session::connect(&target, &auth, &SessionOptions::default()).await.unwrap();
+    let mut s = Session::connect(&target, &auth, &SessionOptions::default())
+        .await
+        .unwrap();
     assert_eq!(s.framing(), esi_netconf::framing::Framing::EndOfMessage);
     s.rpc("<lock-configuration/>").await.unwrap();
     s.rpc("<load-configuration action=\"merge\" format=\"text\"><configuration-text>system { host-name t; }</configuration-text></load-configuration>").await.unwrap();

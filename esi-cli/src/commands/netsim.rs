@@ -53,7 +53,13 @@ pub fn run(args: Args<'_>) -> Result<ExitCode> {
         (Some(_), Some(_)) => bail!("give either a world or --routers, not both"),
         (Some(w), None) => world_routers(w)?,
         (None, Some(n)) if n > 0 => (1..=n)
-            .map(|i| Arc::new(SimRouter::new(format!("r{i}"), args.listen.ip().to_string(), 0)))
+            .map(|i| {
+                Arc::new(SimRouter::new(
+                    format!("r{i}"),
+                    args.listen.ip().to_string(),
+                    0,
+                ))
+            })
             .collect(),
         _ => bail!("give a world or --routers N (N > 0)"),
     };
@@ -75,7 +81,9 @@ pub fn run(args: Args<'_>) -> Result<ExitCode> {
                 .with_context(|| format!("writing {}", path.display()))?;
         }
         crate::emit(&sim.listing())?;
-        tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+        tokio::signal::ctrl_c()
+            .await
+            .context("waiting for Ctrl-C")?;
         drop(sim);
         Ok(ExitCode::SUCCESS)
     })
