@@ -40,8 +40,15 @@ pub fn files_below(dir: &Path, exts: &[&str]) -> Result<Vec<PathBuf>> {
 }
 
 /// Loads a world: a directory (every `*.yaml`, `*.yml`, `*.json` below it, merged in path
-/// order, skipping files named `changes.*`) or a single file.
+/// order, skipping files named `changes.*`) or a single file; then the one validation every
+/// command shares ([`esi_core::validate::validate`]): an invalid world is an error (exit 2).
 pub fn load_world(path: &Path) -> Result<World> {
+    let world = load_unchecked(path)?;
+    esi_core::validate::validate(&world).with_context(|| format!("world {}", path.display()))?;
+    Ok(world)
+}
+
+fn load_unchecked(path: &Path) -> Result<World> {
     let files = if path.is_dir() {
         files_below(path, &["yaml", "yml", "json"])?
             .into_iter()

@@ -386,9 +386,10 @@ fn no_planted_secret_appears_in_any_output() {
             assert!(!all.contains(planted), "{args:?} leaks {planted}:\n{all}");
         }
         if is_plan {
-            for planted in [PLANTED_HIDDEN] {
-                assert!(!all.contains(planted), "{args:?} leaks {planted}:\n{all}");
-            }
+            assert!(
+                !all.contains(PLANTED_HIDDEN),
+                "{args:?} leaks {PLANTED_HIDDEN}:\n{all}"
+            );
             // the plan did render and compose what carries the secrets (masked, not dropped)
             assert!(all.contains("******"), "{args:?}:\n{all}");
             assert!(all.contains("system"), "{args:?}: no device config:\n{all}");
@@ -576,4 +577,380 @@ fn a_closed_pipe_ends_the_output_quietly() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
         assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
     }
+}
+
+// ------------------------------------------------------------------------------------------
+// Issue 11: one redaction policy. A distinct secret in every place a secret can sit, grepped
+// from every command's stdout and stderr, both formats, at trace level.
+// ------------------------------------------------------------------------------------------
+
+/// Every planted secret, by where it sits.
+const EVERYWHERE: [(&str, &str); 11] = [
+    ("hidden Heat parameter (neutral name)", "SEC01-hidden-motd"),
+    ("secret-named field (password)", "SEC02-device-password"),
+    ("secret-named field (token)", "SEC03-api-token"),
+    ("authentication-key (neutral param)", "SEC04-bgp-md5"),
+    ("pre-shared-key ascii-text (neutral param)", "SEC05-ike-psk"),
+    ("secret (neutral param)", "SEC06-radius"),
+    ("encrypted-password (neutral param)", "SEC07-root-hash"),
+    ("SNMP community (neutral param)", "SEC08-snmp-comm"),
+    ("authentication-password (neutral param)", "SEC09-usm-auth"),
+    ("privacy-password (Jinja inlined)", "SEC10-usm-priv"),
+    ("secret-named field (snmp community)", "SEC11-field-comm"),
+];
+
+const EVERYWHERE_TEMPLATE: &str = r#"heat_template_version: 2013-05-23
+description: box {{ jinja_name }}
+parameters:
+  device_ip: {type: string}
+  device_password: {type: string}
+  motd:
+    type: string
+    hidden: true
+  peer: {type: string}
+  ike: {type: string}
+  radius: {type: string}
+  root: {type: string}
+  comm: {type: string}
+  usm: {type: string}
+  api: {type: string}
+resources:
+  netconf_box:
+    type: OS::Contrail::NetconfNamedConfigs
+    properties:
+      device_ip: {get_param: device_ip}
+      port: 830
+      username: admin
+      password: {get_param: device_password}
+      configs:
+        - path:
+            - {config_type: tag, xml_type: tag, tag: system}
+          config:
+            str_replace:
+              template: "system { login { message \"MOTD\"; } root-authentication { encrypted-password \"ROOTHASH\"; } radius-server { 192.0.2.1 { secret RADIUSKEY; } } }\nprotocols { bgp { group g { authentication-key PEERKEY; } } }\nsecurity { ike { policy p { pre-shared-key ascii-text \"IKEKEY\"; } } }\nsnmp { community COMMNAME { authorization read-only; } v3 { usm { local-engine { user u { authentication-sha { authentication-password USMAUTH; } privacy-aes128 { privacy-password {{ jinja_priv }}; } } } } } }\n"
+              params: {MOTD: {get_param: motd}, ROOTHASH: {get_param: root}, RADIUSKEY: {get_param: radius}, PEERKEY: {get_param: peer}, IKEKEY: {get_param: ike}, COMMNAME: {get_param: comm}, USMAUTH: {get_param: usm}}
+  monitor:
+    type: ESI::Monitoring::MonitoringTarget
+    properties:
+      type: snmp_device
+      resource_type: boxes
+      resource_id: box-1
+      properties:
+        device_ip: {get_param: device_ip}
+        community_name: {get_param: comm}
+        api: {get_param: api}
+"#;
+
+fn everywhere_world() -> Value {
+    let s = |i: usize| EVERYWHERE[i].1;
+    json!({
+        "name": "everywhere",
+        "schemas": {"box": {"template_path": "Cbox"}},
+        "heat_templates": {
+            "box": {
+                "parameter_mappings": {
+                    "heat_timeout": "C5",
+                    "device_ip": "Pip",
+                    "device_password": "Ppassword",
+                    "motd": "Pmotd",
+                    "peer": "Ppeer",
+                    "ike": "Pike",
+                    "radius": "Pradius",
+                    "root": "Proot",
+                    "comm": "Pcomm",
+                    "usm": "Pusm",
+                    "api": "Pauth_token",
+                    "jinja_name": "Pname",
+                    "jinja_priv": "Ppriv"
+                },
+                "template_file": EVERYWHERE_TEMPLATE
+            }
+        },
+        "resources": {
+            "box": {"box-1": {"version": 1, "body": {
+                "id": "box-1", "name": "box-one", "ip": "192.0.2.98",
+                "motd": s(0), "password": s(1), "auth_token": s(2), "peer": s(3),
+                "ike": s(4), "radius": s(5), "root": s(6), "comm": s(7), "usm": s(8),
+                "priv": s(9), "snmp_community": s(10)
+            }}}
+        }
+    })
+}
+
+/// A temp corpus: the world, and a `jobs` case whose expectation is wrong (so its diff prints
+/// the job, with every param).
+fn everywhere_corpus() -> PathBuf {
+    let root = scratch("everywhere-corpus");
+    std::fs::create_dir_all(root.join("worlds")).expect("dir");
+    std::fs::create_dir_all(root.join("cases")).expect("dir");
+    std::fs::write(
+        root.join("worlds/everywhere.json"),
+        serde_json::to_vec(&everywhere_world()).unwrap_or_default(),
+    )
+    .expect("world");
+    let body = everywhere_world()["resources"]["box"]["box-1"]["body"].clone();
+    // expected: the job as `esi expand` prints it, masked: every secret param differs
+    let world = write_world("everywhere-expected", &everywhere_world());
+    let expanded = json_of(&esi(&[
+        "expand",
+        &world.to_string_lossy(),
+        "--output",
+        "json",
+    ]));
+    let mut job = expanded["resources"][0]["jobs"][0].clone();
+    if let Some(key) = job["key"]
+        .as_str()
+        .map(|k| format!("{}*", k.trim_end_matches(|c| c != ':')))
+    {
+        job["key"] = json!(key);
+    }
+    let expected = json!([job]);
+    let case = json!({
+        "id": "everywhere/jobs-box", "kind": "jobs", "world": "everywhere",
+        "event": {"action": "create", "resource_type": "box", "resource_id": "box-1",
+                  "version": 1, "marked_for_deletion": false, "body": body},
+        "overrides": {}, "in_flight": [],
+        "expected": expected
+    });
+    std::fs::write(
+        root.join("cases/jobs-box.json"),
+        serde_json::to_vec(&case).unwrap_or_default(),
+    )
+    .expect("case");
+    root
+}
+
+#[test]
+fn no_secret_of_any_kind_appears_in_any_output() {
+    let world = write_world("everywhere", &everywhere_world());
+    let world = world.to_string_lossy().into_owned();
+    let corpus = everywhere_corpus();
+    let cases = corpus.join("cases").to_string_lossy().into_owned();
+    let trace = [("ESI_LOG", "trace")];
+    for output in ["text", "json"] {
+        for cmd in ["expand", "plan", "run", "conformance"] {
+            let target = if cmd == "conformance" { &cases } else { &world };
+            let out = esi_env(&[cmd, target, "--output", output], &trace);
+            let all = format!(
+                "{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if cmd == "conformance" {
+                assert_eq!(out.status.code(), Some(1), "the case fails:\n{all}");
+            } else {
+                assert!(out.status.success(), "{cmd} {output} failed:\n{all}");
+            }
+            assert!(
+                all.contains("box-1"),
+                "{cmd} {output} printed nothing useful:\n{all}"
+            );
+            assert!(
+                all.contains("******"),
+                "{cmd} {output} masks in place:\n{all}"
+            );
+            for (place, secret) in EVERYWHERE {
+                assert!(
+                    !all.contains(secret),
+                    "{cmd} --output {output} leaks the {place} {secret}:\n{all}"
+                );
+            }
+        }
+    }
+    // the plan did compose every statement, masked at the value token
+    let plan = esi(&["plan", &world]);
+    let text = stdout(&plan);
+    for kept in [
+        "pre-shared-key ascii-text \"******\"",
+        "community ****** {",
+        "authentication-key ******",
+    ] {
+        assert!(text.contains(kept), "{kept}:\n{text}");
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Issue 11: one validation for expand, plan and run; exit 2 with the same message
+// ------------------------------------------------------------------------------------------
+
+fn chain_world(resources: Value) -> Value {
+    json!({
+        "name": "chain",
+        "schemas": {
+            "node": {"template_path": "Cnode", "relations": {"next_id": "node"}},
+            "box": {"template_path": "Cbox"}
+        },
+        "heat_templates": {
+            "node": {"parameter_mappings": {"heat_timeout": "C5"}, "template_file": "heat_template_version: 2013-05-23\n"},
+            "box": {"parameter_mappings": {"heat_timeout": "C5", "device_ip": "Pmanagement_ip"},
+                    "template_file": "heat_template_version: 2013-05-23\nparameters:\n  device_ip: {type: string}\nresources: {}\n"}
+        },
+        "resources": resources
+    })
+}
+
+/// Runs expand, plan and run on a world file: all three exit 2 with the same message.
+fn rejected_alike(name: &str, world: &Value, expect: &str) {
+    let path = write_world(name, world);
+    let path = path.to_string_lossy().into_owned();
+    let mut messages = Vec::new();
+    for cmd in ["expand", "plan", "run"] {
+        let out = esi(&[cmd, &path]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{cmd} on {name}: {err}");
+        assert!(err.contains(expect), "{cmd} on {name}: {err}");
+        messages.push(err);
+    }
+    assert!(messages.windows(2).all(|w| w[0] == w[1]), "{messages:#?}");
+}
+
+#[test]
+fn expand_plan_and_run_reject_the_same_worlds_with_the_same_message() {
+    let mut unknown_key = chain_world(json!({"node": {"a": {"body": {"id": "a"}}}}));
+    unknown_key["resourcez"] = unknown_key["resources"].take();
+    unknown_key.as_object_mut().map(|o| o.remove("resources"));
+    rejected_alike(
+        "v-key",
+        &unknown_key,
+        "unknown top-level key `resourcez` (did you mean `resources`?)",
+    );
+    rejected_alike(
+        "v-empty",
+        &chain_world(json!({})),
+        "the world has no resources",
+    );
+    rejected_alike(
+        "v-type",
+        &chain_world(json!({"nodes": {"a": {"body": {"id": "a"}}}})),
+        "nodes/a: unknown resource type `nodes` (did you mean `node`?)",
+    );
+    rejected_alike(
+        "v-id",
+        &chain_world(json!({"node": {"a": {"body": {"id": "b"}}}})),
+        "node/a: body `id` is `b`, not the key `a`",
+    );
+    rejected_alike(
+        "v-field",
+        &chain_world(json!({"box": {"x": {"body": {"id": "x"}}}})),
+        "box/x: field `management_ip` is missing",
+    );
+    rejected_alike(
+        "v-cycle",
+        &chain_world(json!({"node": {
+            "a": {"body": {"id": "a", "next_id": "b"}},
+            "b": {"body": {"id": "b", "next_id": "a"}}
+        }})),
+        "relation cycle: node/a → node/b → node/a",
+    );
+    // a resource defined in two files of a world directory
+    let dir = scratch("v-twice");
+    let one = chain_world(json!({"node": {"a": {"body": {"id": "a"}}}}));
+    std::fs::write(dir.join("a.json"), one.to_string()).expect("write");
+    std::fs::write(
+        dir.join("b.json"),
+        json!({"resources": {"node": {"a": {"body": {"id": "a"}}}}}).to_string(),
+    )
+    .expect("write");
+    for cmd in ["expand", "plan", "run"] {
+        let out = esi(&[cmd, &dir.to_string_lossy()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {err}");
+        assert!(
+            err.contains("resource node/a: defined twice"),
+            "{cmd}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_relation_chain_25000_deep_goes_through_every_command() {
+    let n = 25_000;
+    let mut nodes = serde_json::Map::new();
+    for i in 0..n {
+        let mut body = json!({"id": format!("n{i}")});
+        if i + 1 < n {
+            body["next_id"] = json!(format!("n{}", i + 1));
+        }
+        nodes.insert(format!("n{i}"), json!({"version": 1, "body": body}));
+    }
+    let path = write_world("deep", &chain_world(json!({"node": nodes})));
+    let path = path.to_string_lossy().into_owned();
+    for cmd in ["expand", "plan", "run"] {
+        let out = esi(&[cmd, &path, "--output", "json"]);
+        assert!(
+            out.status.success(),
+            "{cmd}: {:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Issue 11: conformance input errors (exit 2) and colour only on terminals
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn conformance_refuses_unusable_input() {
+    let empty = scratch("conf-empty");
+    let out = esi(&["conformance", &empty.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no conformance case"));
+
+    let cases = [
+        ("conf-notacase", json!({}), "not a conformance case"),
+        (
+            "conf-kind",
+            json!({"kind": "telepathy"}),
+            "unknown case kind `telepathy`",
+        ),
+        (
+            "conf-outside",
+            json!({"kind": "jobs", "world": "../../etc/passwd"}),
+            "resolves outside the corpus",
+        ),
+    ];
+    for (name, case, expect) in cases {
+        let root = scratch(name);
+        std::fs::create_dir_all(root.join("worlds")).expect("dir");
+        let file = root.join("case.json");
+        std::fs::write(&file, case.to_string()).expect("write");
+        for target in [root.clone(), file] {
+            let out = esi(&["conformance", &target.to_string_lossy()]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+            assert!(err.contains(expect), "{name}: {err}");
+        }
+    }
+}
+
+#[test]
+fn logs_carry_no_colour_when_stderr_is_a_file() {
+    let out = esi_env(&["run", "examples/vpn-gateway"], &[("ESI_LOG", "debug")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("DEBUG") || err.contains("INFO"),
+        "logs were written: {err}"
+    );
+    assert!(!err.contains('\x1b'), "no escape codes in a file: {err}");
+}
+
+#[test]
+fn an_unbounded_template_loop_is_a_typed_error_naming_template_and_resource() {
+    let looping = "{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(1000) %}{% endfor %}{% endfor %}{% endfor %}heat_template_version: 2013-05-23\n";
+    let world = json!({
+        "name": "looping",
+        "schemas": {"a": {"template_path": "Ca"}},
+        "heat_templates": {"a": {"parameter_mappings": {"heat_timeout": "C5"}, "template_file": looping}},
+        "resources": {"a": {"a1": {"version": 1, "body": {"id": "a1"}}}}
+    });
+    let path = write_world("looping", &world);
+    let out = esi(&["plan", &path.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("a/a1")
+            && text.contains("cannot render template a: rendering ran out of fuel"),
+        "{text}"
+    );
 }

@@ -310,3 +310,82 @@ impl Catalog {
         }
     }
 }
+
+/// A Heat parameter as a template text declares it in its top-level `parameters:` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredParameter {
+    /// Parameter name.
+    pub name: String,
+    /// Declared `hidden: true`.
+    pub hidden: bool,
+    /// Has a `default:`.
+    pub has_default: bool,
+}
+
+/// The Heat parameters declared in the top-level `parameters:` section of a (Jinja) template
+/// text, read line by line without rendering: what can be known before any job runs. Lines of
+/// Jinja statements (`{% … %}`) and comments are skipped.
+pub fn declared_parameters(text: &str) -> Vec<DeclaredParameter> {
+    let mut out: Vec<DeclaredParameter> = Vec::new();
+    let mut inside = false;
+    let mut entry_indent: Option<usize> = None;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty()
+            || trimmed.starts_with('#')
+            || trimmed.starts_with("{%")
+            || trimmed.starts_with("{#")
+        {
+            continue;
+        }
+        let indent = line.len() - trimmed.len();
+        if indent == 0 {
+            inside = line.trim_end() == "parameters:";
+            entry_indent = None;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        let e = *entry_indent.get_or_insert(indent);
+        let flags: String = trimmed.chars().filter(|c| !c.is_whitespace()).collect();
+        let flags = flags.to_ascii_lowercase();
+        if indent == e {
+            let Some((name, rest)) = trimmed.split_once(':') else {
+                continue;
+            };
+            let rest: String = rest.chars().filter(|c| !c.is_whitespace()).collect();
+            out.push(DeclaredParameter {
+                name: name
+                    .trim()
+                    .trim_matches(|c| c == '"' || c == '\'')
+                    .to_string(),
+                hidden: false,
+                has_default: false,
+            });
+            scan_flags(out.last_mut(), &rest.to_ascii_lowercase());
+        } else if indent > e {
+            scan_flags(out.last_mut(), &flags);
+        }
+    }
+    out
+}
+
+fn scan_flags(p: Option<&mut DeclaredParameter>, flags: &str) {
+    if let Some(p) = p {
+        if [
+            "hidden:true",
+            "hidden:\"true\"",
+            "hidden:yes",
+            "hidden:'true'",
+        ]
+        .iter()
+        .any(|f| flags.contains(f))
+        {
+            p.hidden = true;
+        }
+        if flags.contains("default:") {
+            p.has_default = true;
+        }
+    }
+}

@@ -23,6 +23,7 @@ pub mod plan;
 pub mod runtime;
 pub mod secret;
 pub mod store;
+pub mod validate;
 pub mod world;
 
 pub use catalog::{Catalog, HeatTemplate, LoadError, Schema};

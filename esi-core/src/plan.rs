@@ -705,6 +705,11 @@ pub fn plan_world(
         resources,
         devices,
     };
+    for c in plan.devices.iter().flat_map(|d| &d.configs) {
+        for v in crate::secret::junos_secret_values(&c.text) {
+            scrubber.add(&Value::String(v));
+        }
+    }
     plan.scrub(&scrubber);
     plan.summary = plan.compute_summary();
     plan
@@ -786,6 +791,12 @@ impl Plan {
 
     /// Scrubs every text of the plan.
     fn scrub(&mut self, s: &Scrubber) {
+        for c in self.devices.iter_mut().flat_map(|d| &mut d.configs) {
+            c.text = crate::secret::mask_junos_text(&c.text);
+            for l in &mut c.additional_commands {
+                *l = crate::secret::mask_junos_text(l);
+            }
+        }
         if s.is_empty() {
             return;
         }

@@ -119,41 +119,53 @@ impl World {
 
     /// The order in which `esi expand` processes the resources: a resource after the resources
     /// its relation fields name (depth-first over the schemas' relations), otherwise in load
-    /// order. Relation cycles are broken at the first revisit.
+    /// order. Relation cycles are broken at the first revisit ([`crate::validate`] reports
+    /// them). Iterative: a relation chain of any depth is fine.
     pub fn processing_order(&self) -> Vec<ResourceRef> {
         let mut done: HashSet<ResourceRef> = HashSet::new();
         let mut out = Vec::with_capacity(self.resources.len());
         for r in self.resources.iter() {
-            self.visit(&r.key, &mut done, &mut out);
-        }
-        out
-    }
-
-    fn visit(
-        &self,
-        key: &ResourceRef,
-        done: &mut HashSet<ResourceRef>,
-        out: &mut Vec<ResourceRef>,
-    ) {
-        if !done.insert(key.clone()) {
-            return;
-        }
-        if let (Some(r), Some(schema)) = (
-            self.resources.get(&key.resource_type, &key.resource_id),
-            self.catalog.schemas.get(&key.resource_type),
-        ) {
-            for (field, target) in &schema.relations {
-                if let Some(Value::String(id)) = r.body.get(field) {
-                    let dep = ResourceRef::new(target.clone(), id.clone());
-                    if self.resources.get(target, id).is_some() {
-                        self.visit(&dep, done, out);
+            if !done.insert(r.key.clone()) {
+                continue;
+            }
+            // (node, its relation targets, next target index); post-order like the recursion.
+            let mut stack = vec![(
+                r.key.clone(),
+                crate::validate::relation_targets(self, &r.key),
+                0usize,
+            )];
+            while let Some(top) = stack.last_mut() {
+                if top.2 < top.1.len() {
+                    let next = top.1[top.2].clone();
+                    top.2 += 1;
+                    if done.insert(next.clone()) {
+                        let targets = crate::validate::relation_targets(self, &next);
+                        stack.push((next, targets, 0));
                     }
+                } else if let Some((k, _, _)) = stack.pop() {
+                    out.push(k);
                 }
             }
         }
-        out.push(key.clone());
+        out
     }
 }
+
+/// The top-level keys of a world document (`era`, `recorded`, `scenario`, `source` describe a
+/// recorded world and are ignored).
+pub const WORLD_KEYS: &[&str] = &[
+    "name",
+    "about",
+    "handlers",
+    "schemas",
+    "gohan_schemas",
+    "heat_templates",
+    "resources",
+    "era",
+    "recorded",
+    "scenario",
+    "source",
+];
 
 /// Merges world documents.
 #[derive(Debug, Default)]
@@ -167,6 +179,17 @@ impl WorldBuilder {
         let o = v
             .as_object()
             .ok_or_else(|| LoadError::invalid(origin, "a world document must be an object"))?;
+        for k in o.keys() {
+            if !WORLD_KEYS.contains(&k.as_str()) {
+                let hint = crate::validate::nearest(k, WORLD_KEYS.iter().copied())
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                return Err(LoadError::invalid(
+                    origin,
+                    format!("unknown top-level key `{k}`{hint}"),
+                ));
+            }
+        }
         let w = &mut self.world;
         if let Some(Value::String(n)) = o.get("name") {
             w.name = n.clone();
@@ -232,7 +255,14 @@ impl WorldBuilder {
                     )
                 })?;
                 for (id, entry) in ids {
-                    w.resources.insert(resource_entry(ty, id, entry, origin)?);
+                    let r = resource_entry(ty, id, entry, origin)?;
+                    if w.resources.get(ty, id).is_some() {
+                        return Err(LoadError::invalid(
+                            format!("{origin}: resource {ty}/{id}"),
+                            "defined twice (an earlier file already defines it)",
+                        ));
+                    }
+                    w.resources.insert(r);
                 }
             }
         }

@@ -5,9 +5,12 @@ use crate::worlddir::load_world;
 use crate::Output;
 use anyhow::Result;
 use esi_core::expand::{fold_chain, HandlerDecision};
-use esi_core::secret::{is_secret_name, redact, MASK};
-use esi_core::{expand_world, Job, ParamType, ResourceOutcome, SeededSuffixes};
+use esi_core::secret::{
+    is_secret_name, redact, redact_params, template_secret_params, Scrubber, MASK,
+};
+use esi_core::{expand_world, Job, ParamType, ResourceOutcome, SeededSuffixes, World};
 use serde_json::{json, Value};
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
@@ -21,9 +24,9 @@ pub fn run(world_path: &Path, output: Output, seed: u64) -> Result<ExitCode> {
     match output {
         Output::Json => crate::emit(&format!(
             "{}\n",
-            serde_json::to_string_pretty(&to_json(&outcomes))?
+            serde_json::to_string_pretty(&to_json(&world, &outcomes))?
         ))?,
-        Output::Text => crate::emit(&to_text(&world.name, &outcomes))?,
+        Output::Text => crate::emit(&to_text(&world, &outcomes))?,
     }
     Ok(if failed == 0 {
         ExitCode::SUCCESS
@@ -32,7 +35,55 @@ pub fn run(world_path: &Path, output: Output, seed: u64) -> Result<ExitCode> {
     })
 }
 
-fn to_json(outcomes: &[ResourceOutcome]) -> Value {
+/// Per template, the params whose values are secret (hidden Heat parameters, values of
+/// secret-bearing Junos statements): computed once per template.
+type SecretParams = HashMap<String, BTreeSet<String>>;
+
+fn secret_params(world: &World) -> SecretParams {
+    world
+        .catalog
+        .templates
+        .iter()
+        .map(|(id, t)| (id.clone(), template_secret_params(&t.template_file)))
+        .collect()
+}
+
+/// The secret params of the templates picked for a resource.
+fn hidden_of(secret: &SecretParams, o: &ResourceOutcome) -> BTreeSet<String> {
+    o.decisions
+        .iter()
+        .filter_map(|d| match d {
+            HandlerDecision::Template { template, .. } => secret.get(template),
+            _ => None,
+        })
+        .flatten()
+        .cloned()
+        .collect()
+}
+
+/// Every secret value of the world: secret-named body members and the values of secret or
+/// hidden params, to scrub from every text.
+fn scrubber_of(world: &World, secret: &SecretParams, outcomes: &[ResourceOutcome]) -> Scrubber {
+    let mut s = Scrubber::new();
+    for r in world.resources.iter() {
+        s.add_secret_members(&r.body);
+    }
+    for o in outcomes {
+        let hidden = hidden_of(secret, o);
+        for j in o.result.iter().flatten() {
+            for p in &j.params {
+                if is_secret_name(&p.param) || hidden.contains(&p.param) {
+                    s.add_param_value(p.kind, &p.value);
+                }
+            }
+        }
+    }
+    s
+}
+
+fn to_json(world: &World, outcomes: &[ResourceOutcome]) -> Value {
+    let secret = secret_params(world);
+    let mut scrubber = scrubber_of(world, &secret, outcomes);
     let mut doc = json!({
         "resources": outcomes.iter().map(|o| json!({
             "resource_type": o.resource.resource_type,
@@ -47,12 +98,20 @@ fn to_json(outcomes: &[ResourceOutcome]) -> Value {
             "error": o.result.as_ref().err().map(|e| e.to_string()),
         })).collect::<Vec<_>>()
     });
-    redact(&mut doc);
+    if let Some(list) = doc.get_mut("resources").and_then(Value::as_array_mut) {
+        for (item, o) in list.iter_mut().zip(outcomes) {
+            redact_params(item, &hidden_of(&secret, o), &mut scrubber);
+        }
+    }
+    scrubber.value(&mut doc);
     doc
 }
 
 /// The text tree: resource → template → jobs → params with their source chain.
-pub fn to_text(world_name: &str, outcomes: &[ResourceOutcome]) -> String {
+pub fn to_text(world: &World, outcomes: &[ResourceOutcome]) -> String {
+    let world_name = world.name.as_str();
+    let secret = secret_params(world);
+    let scrubber = scrubber_of(world, &secret, outcomes);
     let mut s = String::new();
     let jobs: usize = outcomes
         .iter()
@@ -93,14 +152,15 @@ pub fn to_text(world_name: &str, outcomes: &[ResourceOutcome]) -> String {
         }
         match &o.result {
             Err(e) => {
-                let _ = writeln!(s, "  ERROR {e}");
+                let _ = writeln!(s, "  ERROR {}", scrubber.text(&e.to_string()));
             }
             Ok(jobs) if jobs.is_empty() => {
                 let _ = writeln!(s, "  (recorded only: READ_COMPLETE, no job)");
             }
             Ok(jobs) => {
+                let hidden = hidden_of(&secret, o);
                 for j in jobs {
-                    write_job(&mut s, j);
+                    write_job(&mut s, j, &hidden, &scrubber);
                 }
             }
         }
@@ -108,7 +168,7 @@ pub fn to_text(world_name: &str, outcomes: &[ResourceOutcome]) -> String {
     s
 }
 
-fn write_job(s: &mut String, j: &Job) {
+fn write_job(s: &mut String, j: &Job, hidden: &BTreeSet<String>, scrubber: &Scrubber) {
     let mut flags = Vec::new();
     if j.is_first {
         flags.push("first");
@@ -134,7 +194,7 @@ fn write_job(s: &mut String, j: &Job) {
     let mut params: Vec<_> = j.params.iter().collect();
     params.sort_by(|a, b| a.param.cmp(&b.param));
     for p in params {
-        let value = if is_secret_name(&p.param) {
+        let value = if is_secret_name(&p.param) || hidden.contains(&p.param) {
             MASK.to_string()
         } else {
             match p.kind {
@@ -153,6 +213,7 @@ fn write_job(s: &mut String, j: &Job) {
                 ParamType::Value => {
                     let mut v = p.value.clone();
                     redact(&mut v);
+                    scrubber.value(&mut v);
                     shorten(&v.to_string())
                 }
             }

@@ -182,7 +182,50 @@ fn jobs_case(case: &Value, world: &World) -> Result<(), Vec<String>> {
         Value::Array(a) => a,
         _ => return Err(vec!["malformed case: `expected` is not a list".to_string()]),
     };
-    compare_records(expected, &got.jobs)
+    compare_records(expected, &got.jobs).map_err(|lines| {
+        secret_free_diff(
+            world,
+            &event.resource.body,
+            &overrides,
+            expected,
+            &got.jobs,
+            lines,
+        )
+    })
+}
+
+/// A diff with the one redaction policy applied: every secret value the case carries (secret
+/// members of the bodies, values of secret params, on both sides) is scrubbed, and Junos
+/// statements are masked at their value token.
+fn secret_free_diff(
+    world: &World,
+    body: &Value,
+    overrides: &HashMap<ResourceRef, Option<Resource>>,
+    expected: &[Value],
+    jobs: &[Job],
+    lines: Vec<String>,
+) -> Vec<String> {
+    use crate::secret::{mask_junos_text, redact_params, template_secret_params, Scrubber};
+    let mut scrubber = Scrubber::new();
+    scrubber.add_secret_members(body);
+    for r in overrides.values().flatten() {
+        scrubber.add_secret_members(&r.body);
+    }
+    let secret: std::collections::BTreeSet<String> = world
+        .catalog
+        .templates
+        .values()
+        .flat_map(|t| template_secret_params(&t.template_file))
+        .collect();
+    let mut records: Vec<Value> = expected.to_vec();
+    records.extend(jobs.iter().map(|j| j.to_record()));
+    for mut r in records {
+        redact_params(&mut r, &secret, &mut scrubber);
+    }
+    lines
+        .iter()
+        .map(|l| mask_junos_text(&scrubber.text(l)))
+        .collect()
 }
 
 /// Compares produced jobs with the expected `/jobs/all` records of a case.

@@ -58,13 +58,8 @@ pub const MULTI_VALUED: [&str; 32] = [
     "rule-set",
 ];
 
-/// Keywords whose following token is a secret (devices.md §2.5).
-pub const SECRET_KEYWORDS: [&str; 4] = [
-    "authentication-key",
-    "encrypted-password",
-    "secret",
-    "pre-shared-key",
-];
+/// Keywords whose following token is a secret: the one policy of [`crate::secret`].
+pub use crate::secret::JUNOS_SECRET_KEYWORDS as SECRET_KEYWORDS;
 
 /// Junos text that cannot be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -317,13 +312,20 @@ fn quote(token: &str) -> String {
     }
 }
 
-fn statement_text(tokens: &[String], mask: bool) -> (String, bool) {
+fn statement_text(context: &[Vec<String>], tokens: &[String], mask: bool) -> (String, bool) {
     let mut secret = false;
+    let positions = if mask {
+        let words: Vec<&str> = context.iter().flatten().map(String::as_str).collect();
+        let own: Vec<&str> = tokens.iter().map(String::as_str).collect();
+        crate::secret::junos_secret_positions(&words, &own)
+    } else {
+        Vec::new()
+    };
     let words: Vec<String> = tokens
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            if mask && i > 0 && SECRET_KEYWORDS.contains(&tokens[i - 1].as_str()) {
+            if positions.contains(&i) {
                 secret = true;
                 "\"******\"".to_string()
             } else {
@@ -334,14 +336,16 @@ fn statement_text(tokens: &[String], mask: bool) -> (String, bool) {
     (words.join(" "), secret)
 }
 
-fn render(level: &[Node], depth: usize, mask: bool, out: &mut String) {
-    let indent = "    ".repeat(depth);
+fn render(level: &[Node], context: &mut Vec<Vec<String>>, mask: bool, out: &mut String) {
+    let indent = "    ".repeat(context.len());
     for n in level {
-        let (text, secret) = statement_text(&n.tokens, mask);
+        let (text, secret) = statement_text(context, &n.tokens, mask);
         match &n.children {
             Some(children) if !children.is_empty() => {
                 let _ = writeln!(out, "{indent}{text} {{");
-                render(children, depth + 1, mask, out);
+                context.push(n.tokens.clone());
+                render(children, context, mask, out);
+                context.pop();
                 let _ = writeln!(out, "{indent}}}");
             }
             _ => {
@@ -472,10 +476,10 @@ impl JunosConfig {
     }
 
     /// The configuration as Junos text (4-space indentation). With `mask_secrets`, values after
-    /// [`SECRET_KEYWORDS`] are shown as `"******"` with a `## SECRET-DATA` comment.
+    /// secret-bearing statements ([`crate::secret::junos_secret_positions`]) are shown as `"******"` with a `## SECRET-DATA` comment.
     pub fn to_text(&self, mask_secrets: bool) -> String {
         let mut out = String::new();
-        render(&self.root, 0, mask_secrets, &mut out);
+        render(&self.root, &mut Vec::new(), mask_secrets, &mut out);
         out
     }
 }

@@ -24,7 +24,23 @@ use serde_json::{Map, Value};
 
 use super::pytext;
 
-/// Rendering failed (syntax error in the template, failing filter, …).
+/// The fuel of one render: minijinja's instruction budget. The recorded templates need a few
+/// thousand; an unbounded loop runs out instead of running until killed.
+pub const RENDER_FUEL: u64 = 5_000_000;
+
+/// The largest rendered template accepted, in bytes (recorded templates are a few kB).
+pub const RENDER_MAX_OUTPUT: usize = 16 * 1024 * 1024;
+
+/// A bound of rendering that was exceeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenderLimit {
+    /// The instruction budget ([`RENDER_FUEL`]) ran out.
+    Fuel(u64),
+    /// The output grew past this many bytes ([`RENDER_MAX_OUTPUT`]).
+    OutputBytes(usize),
+}
+
+/// Rendering failed (syntax error in the template, failing filter, an exceeded limit, …).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cannot render template {template}: {message}")]
 pub struct RenderError {
@@ -32,20 +48,83 @@ pub struct RenderError {
     pub template: String,
     /// minijinja's description of the problem.
     pub message: String,
+    /// Set when a bound of rendering was exceeded.
+    pub limit: Option<RenderLimit>,
 }
 
-/// Renders `source` (Jinja2 syntax) with `context` as the only variables.
+/// Renders `source` (Jinja2 syntax) with `context` as the only variables, within
+/// [`RENDER_FUEL`] and [`RENDER_MAX_OUTPUT`].
 pub fn render_template(
     template: &str,
     source: &str,
     context: &Map<String, Value>,
 ) -> Result<String, RenderError> {
-    let env = jinja2_environment();
+    render_bounded(template, source, context, RENDER_FUEL, RENDER_MAX_OUTPUT)
+}
+
+/// [`render_template`] with explicit bounds.
+pub fn render_bounded(
+    template: &str,
+    source: &str,
+    context: &Map<String, Value>,
+    fuel: u64,
+    max_output: usize,
+) -> Result<String, RenderError> {
+    let mut env = jinja2_environment();
+    env.set_fuel(Some(fuel));
     let ctx = JValue::from_serialize(context);
-    env.render_str(source, ctx).map_err(|e| RenderError {
+    let fail = |e: &JError, limit: Option<RenderLimit>| RenderError {
         template: template.to_string(),
-        message: describe(&e),
-    })
+        message: describe(e),
+        limit,
+    };
+    let tmpl = env.template_from_str(source).map_err(|e| fail(&e, None))?;
+    let mut out = Bounded {
+        buf: Vec::new(),
+        max: max_output,
+        exceeded: false,
+    };
+    let rendered = tmpl.render_captured_to(ctx, &mut out).map(|_| ());
+    match rendered {
+        Ok(()) => String::from_utf8(out.buf).map_err(|e| RenderError {
+            template: template.to_string(),
+            message: format!("rendered text is not UTF-8: {e}"),
+            limit: None,
+        }),
+        Err(_) if out.exceeded => Err(RenderError {
+            template: template.to_string(),
+            message: format!("the rendered text exceeds {max_output} bytes"),
+            limit: Some(RenderLimit::OutputBytes(max_output)),
+        }),
+        Err(e) if e.kind() == ErrorKind::OutOfFuel => Err(RenderError {
+            template: template.to_string(),
+            message: format!("rendering ran out of fuel ({fuel} instructions): an unbounded loop?"),
+            limit: Some(RenderLimit::Fuel(fuel)),
+        }),
+        Err(e) => Err(fail(&e, None)),
+    }
+}
+
+/// A writer that refuses to grow past `max` bytes.
+struct Bounded {
+    buf: Vec<u8>,
+    max: usize,
+    exceeded: bool,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + data.len() > self.max {
+            self.exceeded = true;
+            return Err(std::io::Error::other("output limit"));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Checks that `source` is valid template syntax (for validating templates
@@ -57,6 +136,7 @@ pub fn check_syntax(template: &str, source: &str) -> Result<(), RenderError> {
         .map_err(|e| RenderError {
             template: template.to_string(),
             message: describe(&e),
+            limit: None,
         })
 }
 
@@ -230,6 +310,42 @@ fn map_method(value: &JValue, method: &str, args: &[JValue]) -> Result<JValue, J
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_unbounded_loop_runs_out_of_fuel() {
+        // 10^12 iterations: without fuel this runs until killed.
+        let src =
+            "{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(1000) %}{% for d in range(1000) %}{% endfor %}{% endfor %}{% endfor %}{% endfor %}";
+        let e =
+            super::render_template("looping", src, &serde_json::Map::new()).expect_err("bounded");
+        assert_eq!(
+            e.limit,
+            Some(super::RenderLimit::Fuel(super::RENDER_FUEL)),
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("template looping") && e.to_string().contains("fuel"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_huge_output_is_refused() {
+        let src = "{% for a in range(1000) %}{% for b in range(1000) %}{{ 'x' * 1000 }}{% endfor %}{% endfor %}";
+        let e = super::render_bounded("huge", src, &serde_json::Map::new(), 1 << 40, 1 << 20)
+            .expect_err("bounded");
+        assert_eq!(e.limit, Some(super::RenderLimit::OutputBytes(1 << 20)));
+        assert!(e.to_string().contains("template huge"), "{e}");
+        let ok = super::render_bounded(
+            "small",
+            "{{ 'x' * 10 }}",
+            &serde_json::Map::new(),
+            1000,
+            100,
+        );
+        assert_eq!(ok.as_deref(), Ok("xxxxxxxxxx"));
+    }
+
     use super::*;
     use serde_json::json;
 

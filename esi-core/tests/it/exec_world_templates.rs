@@ -16,7 +16,7 @@ fn every_world_template_compiles() {
     let mut failures = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().map_or(true, |x| x != "json") {
+        if path.extension().is_none_or(|x| x != "json") {
             continue;
         }
         let world: serde_json::Value =
