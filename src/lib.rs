@@ -1,6 +1,8 @@
 //! esi: network service orchestration. This facade re-exports the pure core ([`esi_core`]) and,
 //! behind cargo features, the backends: `etcd` ([`etcd`], the `Store` on etcd v3), `heat`
 //! (`openstack_heat`, the `Heat` trait on OpenStack Heat).
+//! behind cargo features, the backends: `etcd` ([`etcd`], the `Store` on etcd v3) and `netconf`
+//! ([`netconf`], devices over NETCONF/SSH and `esi netsim` servers).
 pub use esi_core::*;
 
 /// The `Store` trait over a real etcd (feature `etcd`).
@@ -11,3 +13,7 @@ pub use esi_etcd as etcd;
 /// against a real Heat. Named `openstack_heat` so it does not hide `esi::heat` (the core module).
 #[cfg(feature = "heat")]
 pub use esi_heat as openstack_heat;
+/// NETCONF/SSH devices (Junos and RFC 6241) and simulated routers served over NETCONF
+/// (`esi netsim`); feature `netconf`.
+#[cfg(feature = "netconf")]
+pub use esi_netconf as netconf;

@@ -173,6 +173,29 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
+    /// Serve simulated routers as Junos-dialect NETCONF servers over SSH on loopback ports;
+    /// prints `NAME HOST:PORT SHA256:FINGERPRINT` per router once all listen, runs until
+    /// interrupted.
+    Netsim {
+        /// A world whose routers to serve (as `esi run` finds them).
+        world: Option<PathBuf>,
+        /// Serve N routers named r1..rN instead.
+        #[arg(long)]
+        routers: Option<usize>,
+        /// Address of the first router; the others use the following ports.
+        #[arg(long, default_value = "127.0.0.1:8300")]
+        listen: std::net::SocketAddr,
+        /// Login user.
+        #[arg(long, default_value = "esi")]
+        user: String,
+        /// Login password (or the environment variable ESI_NETSIM_PASSWORD).
+        /// (default `esi`).
+        #[arg(long)]
+        password: Option<String>,
+        /// Write an OpenSSH known_hosts file for the routers.
+        #[arg(long)]
+        known_hosts: Option<PathBuf>,
+    },
 }
 
 /// The running system a client command talks to.
@@ -313,5 +336,24 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             seed,
             full,
         } => commands::run::run(&world, changes.as_deref(), output, seed, full),
+        Command::Netsim {
+            world,
+            routers,
+            listen,
+            user,
+            password,
+            known_hosts,
+        } => commands::netsim::run(commands::netsim::Args {
+            world: world.as_deref(),
+            routers,
+            listen,
+            user,
+            password: esi_core::secret::Secret::new(
+                password
+                    .or_else(|| std::env::var("ESI_NETSIM_PASSWORD").ok())
+                    .unwrap_or_else(|| "esi".into()),
+            ),
+            known_hosts: known_hosts.as_deref(),
+        }),
     }
 }

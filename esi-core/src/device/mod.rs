@@ -229,6 +229,45 @@ pub enum DeviceError {
         /// What was asked (`interface xe-0/0/2.7`, `vrrp group 21 on ae0.5` …).
         what: String,
     },
+    /// The device does not support an RPC the operation needs (never retried).
+    #[error("device {device}: RPC {rpc} is not supported")]
+    Unsupported {
+        /// Device name.
+        device: String,
+        /// The RPC (`load-configuration`, `get-vrrp-information` …).
+        rpc: String,
+    },
+    /// The device's SSH host key is unknown or does not match the expected one.
+    #[error("device {device}: host key rejected: {reason}")]
+    HostKeyRejected {
+        /// Device name.
+        device: String,
+        /// Mismatch or unknown, with the offered fingerprint.
+        reason: String,
+    },
+    /// The device did not answer in time (transport error; retrying may help).
+    #[error("device {device}: {operation} timed out after {after_ms} ms")]
+    Timeout {
+        /// Device name.
+        device: String,
+        /// `connect` or the RPC.
+        operation: String,
+        /// The timeout in milliseconds.
+        after_ms: u64,
+    },
+    /// The health check after a confirmed commit failed; the change was cancelled (or left
+    /// to roll back), so the device keeps its previous configuration.
+    #[error("device {device}: resource {resource}: health check {check} failed: {message}")]
+    HealthCheckFailed {
+        /// Device name.
+        device: String,
+        /// Resource of the change.
+        resource: String,
+        /// The check's name.
+        check: String,
+        /// Why it failed.
+        message: String,
+    },
     /// The retry budget of a transaction ran out.
     #[error("device {device}: resource {resource}: gave up after {attempts} attempts: {last}")]
     RetriesExhausted {
@@ -248,7 +287,9 @@ impl DeviceError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            DeviceError::LockDenied { .. } | DeviceError::Unreachable { .. }
+            DeviceError::LockDenied { .. }
+                | DeviceError::Unreachable { .. }
+                | DeviceError::Timeout { .. }
         )
     }
 }
