@@ -1,8 +1,7 @@
 //! esi: network service orchestration. This facade re-exports the pure core ([`esi_core`]) and,
 //! behind cargo features, the backends: `etcd` ([`etcd`], the `Store` on etcd v3), `heat`
-//! (`openstack_heat`, the `Heat` trait on OpenStack Heat).
-//! behind cargo features, the backends: `etcd` ([`etcd`], the `Store` on etcd v3) and `netconf`
-//! ([`netconf`], devices over NETCONF/SSH and `esi netsim` servers).
+//! (`openstack_heat`, the `Heat` trait on OpenStack Heat), `netconf` ([`netconf`], devices over
+//! NETCONF/SSH and `esi netsim` servers) and `snmp` ([`snmp`], SNMP polling for the collector).
 pub use esi_core::*;
 
 /// The `Store` trait over a real etcd (feature `etcd`).
@@ -17,3 +16,7 @@ pub use esi_heat as openstack_heat;
 /// (`esi netsim`); feature `netconf`.
 #[cfg(feature = "netconf")]
 pub use esi_netconf as netconf;
+
+/// SNMP polling for the collector (feature `snmp`).
+#[cfg(feature = "snmp")]
+pub use esi_snmp as snmp;

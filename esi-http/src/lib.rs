@@ -1,5 +1,8 @@
 //! The HTTP surface of an `esi serve` process: `/metrics` (the Prometheus text exposition of
-//! [`Metrics`]) and `/healthz` (`200 ok` while the store answers, `503` otherwise).
+//! [`Metrics`]) and `/healthz` (`200 ok` while the store answers, `503` otherwise); and, in
+//! [`collector`], the CollectorAgent REST API (`POST /targets`, `GET /targets/<id>`,
+//! `DELETE /targets/<id>`, monitoring.md §2) over an [`esi_core::collector::Collector`]
+//! ([`collector::collector_router`]).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -9,6 +12,8 @@
 //! esi_http::serve(listener, metrics, async { /* shutdown signal */ }).await?;
 //! # Ok(()) }
 //! ```
+
+pub mod collector;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};

@@ -70,6 +70,14 @@ fn diff_value(diffs: &mut Vec<String>, field: &str, expected: &Value, actual: &V
 }
 
 /// First differing path between two JSON values, for readable diffs.
+/// The first difference between an `expected` and an `actual` JSON value by the corpus rules
+/// (members of objects both ways, lists element by element, scalars equal), named by its path
+/// under `path`; `None` when they agree. For other crates checking recorded shapes (e.g. the
+/// CollectorAgent API against the `monitor` response cases).
+pub fn json_difference(path: &str, expected: &Value, actual: &Value) -> Option<String> {
+    first_difference(path, expected, actual)
+}
+
 fn first_difference(path: &str, a: &Value, b: &Value) -> Option<String> {
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
