@@ -212,30 +212,80 @@ impl EtcdStore {
             })
     }
 
-    /// A read, retried once after a transport error.
+    /// Runs a request until it gets an answer, within the request timeout: a request that never
+    /// left (no connection to the chosen member, e.g. one that is down or restarting) is sent
+    /// again, to another member when there is one; an idempotent request is also sent again
+    /// after any transport error. Returns etcd's answer or its last error.
+    async fn attempt<T, F, Fut>(
+        &self,
+        what: &str,
+        idempotent: bool,
+        f: F,
+    ) -> Result<Result<T, etcd_client::Error>, StoreError>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let deadline = tokio::time::Instant::now() + self.config.request_timeout;
+        let mut pause = Duration::from_millis(50);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let outcome = match tokio::time::timeout(left, f(self.client.clone())).await {
+                Ok(r) => r,
+                Err(_) => {
+                    return Err(backend(format!(
+                        "{what}: no answer within {:?} (a write may or may not have been applied)",
+                        self.config.request_timeout
+                    )))
+                }
+            };
+            match outcome {
+                Err(e)
+                    if (not_sent(&e) || (idempotent && is_transport(&e)))
+                        && tokio::time::Instant::now() + pause < deadline =>
+                {
+                    tracing::debug!(error = %e, "etcd {what}: sending again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// A read (idempotent: sent again after transport errors within the timeout).
     async fn read<T, F, Fut>(&self, what: &str, f: F) -> Result<T, StoreError>
     where
         F: Fn(Client) -> Fut,
         Fut: Future<Output = Result<T, etcd_client::Error>>,
     {
-        match self.bounded_raw(what, f(self.client.clone())).await? {
-            Ok(v) => Ok(v),
-            Err(e) if is_transport(&e) => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                self.bounded(what, f(self.client.clone())).await
-            }
-            Err(e) => Err(backend(format!("{what}: {e}"))),
-        }
+        self.attempt(what, true, f)
+            .await?
+            .map_err(|e| backend(format!("{what}: {e}")))
     }
 
     async fn etxn(&self, what: &str, txn: ETxn) -> Result<etcd_client::TxnResponse, StoreError> {
-        let mut c = self.client.clone();
-        match self.bounded_raw(what, c.txn(txn)).await? {
+        let r = self
+            .attempt(what, false, |mut c| {
+                let txn = txn.clone();
+                async move { c.txn(txn).await }
+            })
+            .await?;
+        match r {
             Ok(r) => Ok(r),
             Err(e) if is_lease_not_found(&e) => Err(lease_from_message(&e)),
             Err(e) => Err(backend(format!("{what}: {e}"))),
         }
     }
+}
+
+/// True for errors where the request certainly never reached etcd (no connection could be
+/// made), so sending it again cannot apply it twice.
+fn not_sent(e: &etcd_client::Error) -> bool {
+    let text = e.to_string();
+    text.contains("tcp connect error")
+        || text.contains("Connection refused")
+        || text.contains("error trying to connect")
 }
 
 /// `requested lease not found` does not name the lease; callers that know it replace the id.
@@ -408,10 +458,12 @@ impl Store for EtcdStore {
 
     async fn grant(&self, ttl: Duration) -> Result<LeaseId, StoreError> {
         let secs = i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX);
-        let mut c = self.client.clone();
         let r = self
-            .bounded("lease grant", c.lease_grant(secs, None))
-            .await?;
+            .attempt("lease grant", false, |mut c| async move {
+                c.lease_grant(secs, None).await
+            })
+            .await?
+            .map_err(|e| backend(format!("lease grant: {e}")))?;
         if !r.error().is_empty() {
             return Err(backend(format!("lease grant: {}", r.error())));
         }
@@ -419,13 +471,12 @@ impl Store for EtcdStore {
     }
 
     async fn keep_alive(&self, lease: LeaseId) -> Result<(), StoreError> {
-        let mut c = self.client.clone();
-        let once = async move {
+        let once = |mut c: Client| async move {
             let (mut keeper, mut stream) = c.lease_keep_alive(lease).await?;
             keeper.keep_alive().await?;
             stream.message().await
         };
-        match self.bounded_raw("lease keep-alive", once).await? {
+        match self.attempt("lease keep-alive", true, once).await? {
             Ok(Some(r)) if r.ttl() > 0 => Ok(()),
             Ok(Some(_)) => Err(StoreError::LeaseNotFound(lease)),
             Ok(None) => Err(backend(
@@ -437,9 +488,10 @@ impl Store for EtcdStore {
     }
 
     async fn revoke(&self, lease: LeaseId) -> Result<(), StoreError> {
-        let mut c = self.client.clone();
         match self
-            .bounded_raw("lease revoke", c.lease_revoke(lease))
+            .attempt("lease revoke", true, |mut c| async move {
+                c.lease_revoke(lease).await
+            })
             .await?
         {
             Ok(_) => Ok(()),
@@ -449,9 +501,10 @@ impl Store for EtcdStore {
     }
 
     async fn compact(&self, revision: Revision) -> Result<(), StoreError> {
-        let mut c = self.client.clone();
         match self
-            .bounded_raw("compact", c.compact(revision, None))
+            .attempt("compact", true, |mut c| async move {
+                c.compact(revision, None).await
+            })
             .await?
         {
             Ok(_) => Ok(()),

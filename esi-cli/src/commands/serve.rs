@@ -6,12 +6,15 @@ use crate::backend;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use esi_core::clock::SystemClock;
+use esi_core::collector::Collector;
+use esi_core::device::{DeviceRegistry, SimFabric};
 use esi_core::heat::Heat;
 use esi_core::runtime::driver::{Driver, DriverConfig, Roles};
 use esi_core::runtime::embedded::LocalBackends;
 use esi_core::runtime::metrics::{MeteredDevices, MeteredHeat, Metrics};
 use esi_core::store::{MemoryStore, Store};
 use esi_core::Catalog;
+use esi_netconf::{HostKeyPolicy, NetconfOptions, NetconfRegistry};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,6 +27,20 @@ use std::time::Duration;
 pub enum HeatKind {
     /// The in-process Heat with the NETCONF and monitoring plug-ins.
     Local,
+    /// OpenStack Heat over HTTP (`OS_*` variables as the OpenStack CLI names them, or
+    /// `HEAT_URL` for a Heat without Keystone).
+    Openstack,
+}
+
+/// Who drives the device resources (`OS::Contrail::NetconfNamedConfigs`,
+/// `ESI::Monitoring::MonitoringTarget`) of a stack sent to OpenStack Heat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceResourcesKind {
+    /// esi: Heat gets stand-ins and esi configures the routers and registers the targets.
+    Esi,
+    /// Heat itself (it has the original plug-ins): templates go to Heat untouched.
+    Heat,
 }
 
 /// Device backends.
@@ -32,6 +49,8 @@ pub enum HeatKind {
 pub enum DevicesKind {
     /// Simulated routers.
     Sim,
+    /// Real routers (or `esi netsim`) over NETCONF/SSH, with the credentials of the resources.
+    Netconf,
 }
 
 /// Log formats.
@@ -63,7 +82,20 @@ pub struct ServeArgs {
     /// Device backend (default sim).
     #[arg(long, env = "ESI_DEVICES", value_enum)]
     pub devices: Option<DevicesKind>,
-    /// A TOML file with any of: etcd, roles, jobs, heat, devices, log_format, listen, name.
+    /// With `--heat openstack`: who drives the device resources (default esi).
+    #[arg(long, env = "ESI_DEVICE_RESOURCES", value_enum)]
+    pub device_resources: Option<DeviceResourcesKind>,
+    /// With `--heat openstack`: a fixed orchestration endpoint (else the Keystone catalog's).
+    #[arg(long, env = "HEAT_URL")]
+    pub heat_url: Option<String>,
+    /// With `--devices netconf`: the known_hosts file that router host keys are checked against.
+    #[arg(long, env = "ESI_KNOWN_HOSTS")]
+    pub known_hosts: Option<PathBuf>,
+    /// With `--devices netconf`: accept any router host key (labs only; logged as a warning).
+    #[arg(long, env = "ESI_NETCONF_INSECURE")]
+    pub netconf_insecure: bool,
+    /// A TOML file with any of: etcd, roles, jobs, heat, devices, device_resources, heat_url,
+    /// known_hosts, log_format, listen, name.
     #[arg(long, env = "ESI_CONFIG")]
     pub config: Option<PathBuf>,
     /// Log format (default text).
@@ -89,6 +121,10 @@ struct FileConfig {
     jobs: Option<usize>,
     heat: Option<HeatKind>,
     devices: Option<DevicesKind>,
+    device_resources: Option<DeviceResourcesKind>,
+    heat_url: Option<String>,
+    known_hosts: Option<PathBuf>,
+    netconf_insecure: Option<bool>,
     log_format: Option<LogFormat>,
     listen: Option<String>,
     name: Option<String>,
@@ -115,6 +151,14 @@ pub struct Settings {
     pub heat: HeatKind,
     /// Devices.
     pub devices: DevicesKind,
+    /// Who drives device resources with OpenStack Heat.
+    pub device_resources: DeviceResourcesKind,
+    /// Fixed Heat endpoint.
+    pub heat_url: Option<String>,
+    /// Router host keys: a known_hosts file, or none with `netconf_insecure`.
+    pub known_hosts: Option<PathBuf>,
+    /// Accept any router host key.
+    pub netconf_insecure: bool,
     /// Log format.
     pub log_format: LogFormat,
     /// HTTP listen address.
@@ -186,6 +230,13 @@ impl ServeArgs {
             jobs,
             heat: self.heat.or(file.heat).unwrap_or(HeatKind::Local),
             devices: self.devices.or(file.devices).unwrap_or(DevicesKind::Sim),
+            device_resources: self
+                .device_resources
+                .or(file.device_resources)
+                .unwrap_or(DeviceResourcesKind::Esi),
+            heat_url: self.heat_url.or(file.heat_url),
+            known_hosts: self.known_hosts.or(file.known_hosts),
+            netconf_insecure: self.netconf_insecure || file.netconf_insecure.unwrap_or(false),
             log_format: self
                 .log_format
                 .or(file.log_format)
@@ -260,16 +311,7 @@ async fn serve(s: Settings) -> Result<()> {
         backend::etcd(&s.etcd).await?
     };
     let metrics = Arc::new(Metrics::new());
-    let (heat, collector) = match (s.heat, s.devices) {
-        (HeatKind::Local, DevicesKind::Sim) => {
-            let m = metrics.clone();
-            let b = LocalBackends::new(seed_of(&s.name), Arc::new(SystemClock), move |d| {
-                Arc::new(MeteredDevices::new(d, m))
-            });
-            let heat: Arc<dyn Heat> = Arc::new(MeteredHeat::new(b.heat.clone(), metrics.clone()));
-            (heat, b.collector)
-        }
-    };
+    let (heat, collector) = backends(&s, &metrics)?;
     let mut config = DriverConfig {
         name: s.name.clone(),
         roles: s.roles,
@@ -308,6 +350,54 @@ async fn serve(s: Settings) -> Result<()> {
     }
     tracing::info!("esi serve stopped");
     Ok(())
+}
+
+/// The Heat and device backends the settings name, metered, with the collector their
+/// monitoring plug-in registers targets with.
+fn backends(s: &Settings, metrics: &Arc<Metrics>) -> Result<(Arc<dyn Heat>, Arc<Collector>)> {
+    let seed = seed_of(&s.name);
+    let registry: Arc<dyn DeviceRegistry> = match s.devices {
+        DevicesKind::Sim => Arc::new(SimFabric::auto()),
+        DevicesKind::Netconf => {
+            let policy = match (&s.known_hosts, s.netconf_insecure) {
+                (Some(path), _) => HostKeyPolicy::KnownHosts(path.clone()),
+                (None, true) => HostKeyPolicy::Insecure,
+                (None, false) => bail!(
+                    "--devices netconf needs --known-hosts FILE to check router host keys \
+                     (or --netconf-insecure for a lab)"
+                ),
+            };
+            Arc::new(NetconfRegistry::new(
+                NetconfOptions::default().with_host_keys(policy),
+            ))
+        }
+    };
+    let registry: Arc<dyn DeviceRegistry> =
+        Arc::new(MeteredDevices::new(registry, metrics.clone()));
+    let (collector, local) = LocalBackends::over(seed, Arc::new(SystemClock), registry.clone());
+    let heat: Arc<dyn Heat> = match s.heat {
+        HeatKind::Local => local,
+        HeatKind::Openstack => {
+            let url = s.heat_url.clone();
+            let config = esi_heat::HeatConfig::from_vars(|k| match k {
+                "HEAT_URL" => url.clone().or_else(|| std::env::var(k).ok()),
+                _ => std::env::var(k).ok(),
+            })
+            .context("--heat openstack")?;
+            let (mode, plugins) = match s.device_resources {
+                DeviceResourcesKind::Esi => (esi_heat::DeviceResources::Esi, true),
+                DeviceResourcesKind::Heat => (esi_heat::DeviceResources::Heat, false),
+            };
+            let heat = esi_heat::OpenStackHeat::new(config.device_resources(mode))
+                .context("--heat openstack")?;
+            if plugins {
+                Arc::new(heat.with_device_plugins(registry, collector.clone()))
+            } else {
+                Arc::new(heat)
+            }
+        }
+    };
+    Ok((Arc::new(MeteredHeat::new(heat, metrics.clone())), collector))
 }
 
 fn seed_of(name: &str) -> u64 {
@@ -372,5 +462,65 @@ mod tests {
         .expect_err("unknown key");
         assert!(format!("{e:#}").contains("bogus"), "{e:#}");
         let _ = std::fs::remove_file(cfg);
+    }
+
+    #[tokio::test]
+    async fn backends_are_wired_as_named_and_refuse_what_cannot_work() {
+        let metrics = Arc::new(Metrics::new());
+        let settings = |heat, devices, known_hosts: Option<PathBuf>, url: Option<&str>| {
+            ServeArgs {
+                heat: Some(heat),
+                devices: Some(devices),
+                known_hosts,
+                heat_url: url.map(String::from),
+                name: Some("wiring-test".into()),
+                ..ServeArgs::default()
+            }
+            .resolve()
+            .expect("resolves")
+        };
+        // NETCONF without a way to check host keys is refused, naming the flag.
+        let e = backends(
+            &settings(HeatKind::Local, DevicesKind::Netconf, None, None),
+            &metrics,
+        )
+        .err()
+        .expect("refused");
+        assert!(e.to_string().contains("--known-hosts"), "{e}");
+        // With a known_hosts file (or --netconf-insecure) it is built.
+        let kh = std::env::temp_dir().join("esi-serve-known-hosts");
+        assert!(backends(
+            &settings(HeatKind::Local, DevicesKind::Netconf, Some(kh), None),
+            &metrics
+        )
+        .is_ok());
+        // OpenStack Heat with a fixed endpoint and no Keystone is built from the flag alone.
+        assert!(backends(
+            &settings(
+                HeatKind::Openstack,
+                DevicesKind::Sim,
+                None,
+                Some("http://127.0.0.1:1/v1/admin")
+            ),
+            &metrics
+        )
+        .is_ok());
+        let file_cfg = file("heat = \"openstack\"\ndevices = \"netconf\"\ndevice_resources = \"heat\"\nnetconf_insecure = true\n");
+        let s = ServeArgs {
+            config: Some(file_cfg.clone()),
+            ..ServeArgs::default()
+        }
+        .resolve()
+        .expect("file");
+        assert_eq!(
+            (s.heat, s.devices, s.device_resources, s.netconf_insecure),
+            (
+                HeatKind::Openstack,
+                DevicesKind::Netconf,
+                DeviceResourcesKind::Heat,
+                true
+            )
+        );
+        let _ = std::fs::remove_file(file_cfg);
     }
 }

@@ -99,7 +99,21 @@ impl LocalBackends {
         ) -> Arc<dyn crate::device::DeviceRegistry>,
     ) -> Self {
         let fabric = Arc::new(SimFabric::auto());
-        let registry = devices(fabric.clone());
+        let (collector, heat) = Self::over(seed, clock, devices(fabric.clone()));
+        LocalBackends {
+            fabric,
+            collector,
+            heat,
+        }
+    }
+
+    /// The collector and a `LocalHeat` whose plug-ins drive `registry` (simulated routers, or
+    /// real ones over NETCONF).
+    pub fn over(
+        seed: u64,
+        clock: Arc<dyn crate::clock::Clock>,
+        registry: Arc<dyn crate::device::DeviceRegistry>,
+    ) -> (Arc<Collector>, Arc<LocalHeat>) {
         let collector = Arc::new(Collector::new(
             registry.clone(),
             clock,
@@ -109,11 +123,7 @@ impl LocalBackends {
             },
         ));
         let heat = Arc::new(LocalHeat::embedded(seed, registry, collector.clone()));
-        LocalBackends {
-            fabric,
-            collector,
-            heat,
-        }
+        (collector, heat)
     }
 }
 
