@@ -39,6 +39,19 @@ pub fn files_below(dir: &Path, exts: &[&str]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// The files of a world: FILE itself, or every YAML/JSON file below DIR except `changes.*`
+/// (scripted changes are not part of the world).
+pub fn world_files(path: &Path) -> Result<Vec<PathBuf>> {
+    Ok(if path.is_dir() {
+        files_below(path, &["yaml", "yml", "json"])?
+            .into_iter()
+            .filter(|p| p.file_stem().is_none_or(|s| s != "changes"))
+            .collect()
+    } else {
+        vec![path.to_path_buf()]
+    })
+}
+
 /// Loads a world: a directory (every `*.yaml`, `*.yml`, `*.json` below it, merged in path
 /// order, skipping files named `changes.*`) or a single file; then the one validation every
 /// command shares ([`esi_core::validate::validate`]): an invalid world is an error (exit 2).
@@ -49,14 +62,7 @@ pub fn load_world(path: &Path) -> Result<World> {
 }
 
 fn load_unchecked(path: &Path) -> Result<World> {
-    let files = if path.is_dir() {
-        files_below(path, &["yaml", "yml", "json"])?
-            .into_iter()
-            .filter(|p| p.file_stem().is_none_or(|s| s != "changes"))
-            .collect()
-    } else {
-        vec![path.to_path_buf()]
-    };
+    let files = world_files(path)?;
     let mut b = WorldBuilder::default();
     for f in &files {
         let doc = read_document(f)?;

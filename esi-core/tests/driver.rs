@@ -269,4 +269,24 @@ async fn apply_refuses_a_broken_world_and_writes_nothing() {
         0,
         "nothing written"
     );
+
+    // The one validation of expand/plan/run: a body id that differs from its key.
+    let mut set = example_set();
+    set.add(
+        &serde_json::json!({"resources": {"network": {"n-key": {"version": 1, "body": {"id": "n-other", "name": "x"}}}}}),
+        "mismatch.yaml",
+    )
+    .expect("loads");
+    let err = client::apply(store.as_ref(), set)
+        .await
+        .expect_err("id mismatch");
+    assert!(
+        matches!(err, client::ClientError::Invalid(_)) && err.to_string().contains("n-key"),
+        "{err}"
+    );
+    assert_eq!(
+        store.revision().await.expect("revision"),
+        0,
+        "nothing written"
+    );
 }

@@ -1,7 +1,7 @@
 //! Commands against a running system (`--etcd`): apply, delete, get, jobs, watch, status.
 //! The logic is `esi_core::runtime::client`; this module reads files and formats.
 
-use crate::worlddir::{files_below, read_document};
+use crate::worlddir::{read_document, world_files};
 use crate::{emit, Output};
 use anyhow::{bail, Context, Result};
 use esi_core::model::ResourceRef;
@@ -34,14 +34,7 @@ pub fn parse_ref(s: &str) -> Result<ResourceRef> {
 
 /// Reads FILE or every YAML/JSON file below DIR (skipping `changes.*`) into an apply set.
 pub fn load_set(path: &Path) -> Result<ApplySet> {
-    let files = if path.is_dir() {
-        files_below(path, &["yaml", "yml", "json"])?
-            .into_iter()
-            .filter(|p| p.file_stem().is_none_or(|s| s != "changes"))
-            .collect()
-    } else {
-        vec![path.to_path_buf()]
-    };
+    let files = world_files(path)?;
     let mut set = ApplySet::default();
     for f in &files {
         let doc = read_document(f)?;

@@ -33,6 +33,10 @@ pub enum ClientError {
     /// `esi plan` rejects the world: nothing was written.
     #[error("refused, nothing written: {} resource(s) would fail:\n  {}", .0.len(), .0.join("\n  "))]
     Refused(Vec<String>),
+    /// The world (what is stored plus what is applied) fails the one validation `esi expand`,
+    /// `plan` and `run` use: nothing was written.
+    #[error("refused, nothing written: {0}")]
+    Invalid(#[from] crate::validate::Invalid),
     /// No schema for the type.
     #[error("unknown resource type `{0}` (apply its schema first)")]
     UnknownType(String),
@@ -233,6 +237,9 @@ pub async fn apply(store: &dyn Store, set: ApplySet) -> Result<Vec<ApplyLine>, C
         .extend(applied.catalog.templates.clone());
     for r in applied.resources.iter() {
         world.resources.insert(r.clone());
+    }
+    if !resources.is_empty() {
+        crate::validate::validate(&world)?;
     }
     for r in &resources {
         if !world.catalog.schemas.contains_key(&r.resource_type) {
