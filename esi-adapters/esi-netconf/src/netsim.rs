@@ -602,37 +602,10 @@ impl NetsimRouter {
             "get-vrrp-information" => {
                 let only = xml::text_of(op, "interface");
                 let mut out = String::from("<vrrp-information>");
-                let mut seen = BTreeSet::new();
-                for p in self.sim.running().paths() {
-                    let [i, ifd, u, unit, f, inet, a, address, v, vrid, ..] = p.as_slice() else {
-                        continue;
-                    };
-                    if (
-                        i.as_str(),
-                        u.as_str(),
-                        f.as_str(),
-                        inet.as_str(),
-                        a.as_str(),
-                        v.as_str(),
-                    ) != (
-                        "interfaces",
-                        "unit",
-                        "family",
-                        "inet",
-                        "address",
-                        "vrrp-group",
-                    ) {
+                for (iface, id, address) in self.sim.vrrp_interfaces() {
+                    if only.as_ref().is_some_and(|o| o != &iface) {
                         continue;
                     }
-                    let iface = format!("{ifd}.{unit}");
-                    if only.as_ref().is_some_and(|o| o != &iface)
-                        || !seen.insert((iface.clone(), vrid.clone()))
-                    {
-                        continue;
-                    }
-                    let Ok(id) = vrid.parse::<u32>() else {
-                        continue;
-                    };
                     let state = match self.sim.vrrp_status(&iface, id).await {
                         Ok(VrrpState::Master) => "master",
                         Ok(VrrpState::Backup) => "backup",

@@ -218,6 +218,16 @@ impl SimRouter {
         self.state().running.to_text(true)
     }
 
+    /// The VRRP groups the running configuration declares: `(interface, vrid, local address)`
+    /// per group, as `show vrrp` lists them.
+    pub fn vrrp_interfaces(&self) -> Vec<(String, u32, String)> {
+        let st = self.state();
+        self.vrrp_groups(&st)
+            .into_iter()
+            .map(|g| (g.interface, g.vrid, g.address))
+            .collect()
+    }
+
     /// The running configuration (secret values included: for assertions, never print it).
     pub fn running(&self) -> JunosConfig {
         self.state().running.clone()
