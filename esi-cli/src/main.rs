@@ -195,6 +195,15 @@ enum Command {
         /// Write an OpenSSH known_hosts file for the routers.
         #[arg(long)]
         known_hosts: Option<PathBuf>,
+        /// Force an interface operationally down: `ROUTER=INTERFACE` (e.g.
+        /// `192.0.2.11=xe-0/0/2.2101`); repeatable. A health check after a confirmed commit
+        /// touching it then fails.
+        #[arg(long = "interface-down", value_name = "ROUTER=INTERFACE")]
+        interface_down: Vec<String>,
+        /// Keep host keys and running configurations in this directory (restored at start,
+        /// the configuration saved after every commit).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
     },
 }
 
@@ -343,6 +352,8 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             user,
             password,
             known_hosts,
+            interface_down,
+            state_dir,
         } => commands::netsim::run(commands::netsim::Args {
             world: world.as_deref(),
             routers,
@@ -354,6 +365,8 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                     .unwrap_or_else(|| "esi".into()),
             ),
             known_hosts: known_hosts.as_deref(),
+            interface_down,
+            state_dir,
         }),
     }
 }

@@ -14,6 +14,7 @@ use esi_core::device::{
 use esi_core::secret::Secret;
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 
+use crate::device_map::DeviceMap;
 use crate::error::{NetconfError, Stage};
 use crate::session::{Auth, HostKeyPolicy, Session, SessionOptions, Target, JUNOS_CAPABILITY};
 use crate::xml::{self, escape};
@@ -139,6 +140,8 @@ pub struct NetconfOptions {
     pub confirmed: Option<ConfirmedCommit>,
     /// Authenticate with this key file instead of the resource's password.
     pub key_file: Option<(PathBuf, Option<Secret<String>>)>,
+    /// Address overrides (and pinned host keys) per router.
+    pub device_map: Option<Arc<DeviceMap>>,
 }
 
 impl Default for NetconfOptions {
@@ -150,6 +153,7 @@ impl Default for NetconfOptions {
             profile: ProfileChoice::Auto,
             confirmed: None,
             key_file: None,
+            device_map: None,
         }
     }
 }
@@ -161,6 +165,19 @@ impl NetconfOptions {
             tracing::warn!("NETCONF host keys will NOT be checked (insecure opt-in)");
         }
         self.session.host_keys = policy;
+        self
+    }
+
+    /// Options that reach routers through `map` (see [`DeviceMap`]).
+    pub fn with_device_map(mut self, map: DeviceMap) -> Self {
+        self.device_map = Some(Arc::new(map));
+        self
+    }
+
+    /// Options with a confirmed commit (rollback timer `timeout`) and `check` before the
+    /// confirming commit.
+    pub fn with_confirmed_commit(mut self, timeout: Duration, check: Arc<dyn HealthCheck>) -> Self {
+        self.confirmed = Some(ConfirmedCommit { timeout, check });
         self
     }
 }
@@ -328,7 +345,7 @@ impl NetconfDevice {
         if result.is_ok() {
             self.schedule_idle_close();
         }
-        result
+        result.map_err(|e| e.with_device(&self.name))
     }
 
     /// The profile of the open (or next) session.
@@ -355,7 +372,7 @@ impl NetconfDevice {
         let mut guard = self.slot.lock().await;
         let session = match self.ensure(&mut guard).await {
             Ok(s) => s,
-            Err(e) => return Err((e, Stage::Load)),
+            Err(e) => return Err((e.with_device(&self.name), Stage::Load)),
         };
         let profile = profile_of(choice, session);
         let result = run_transaction(self, session, profile, &change, confirmed.as_ref()).await;
@@ -374,11 +391,13 @@ impl NetconfDevice {
         if result.is_ok() {
             self.schedule_idle_close();
         }
-        result.map(|()| {
-            self.commits
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-                + 1
-        })
+        result
+            .map_err(|(e, stage)| (e.with_device(&self.name), stage))
+            .map(|()| {
+                self.commits
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                    + 1
+            })
     }
 
     /// Merges an XML `<config>` payload (generic RFC 6241 profile) in one transaction.
@@ -508,12 +527,13 @@ async fn run_transaction(
             let interfaces = touched_interfaces(&change.merge_text);
             // The check may query the device: it uses a second session of its own (this one
             // is busy with the transaction), which the health check owns.
-            let checker = NetconfDevice::with_permits(
+            let mut checker = NetconfDevice::with_permits(
                 device.target.clone(),
                 device.auth(),
                 Arc::clone(&device.options),
                 Arc::clone(&device.permits),
             );
+            checker.name = device.name.clone();
             let verdict = c.check.check(&checker, &interfaces).await;
             checker.close().await;
             if let Err(message) = verdict {
@@ -744,14 +764,76 @@ impl NetconfRegistry {
 
     /// The device for a target (created on first use, no session opened yet).
     pub fn device(&self, target: Target, auth: Auth) -> Arc<NetconfDevice> {
+        self.device_with(target, auth, None)
+    }
+
+    /// The device for the router the resources call `host:port`, through the device map when
+    /// it has an entry for it (connecting to the mapped address, the pinned fingerprint
+    /// replacing the host key policy; errors still name `host:port`).
+    pub fn device_at(
+        &self,
+        host: &str,
+        port: u16,
+        username: String,
+        auth: Auth,
+    ) -> Arc<NetconfDevice> {
+        let entry = self
+            .options
+            .device_map
+            .as_ref()
+            .and_then(|m| m.lookup(host, port))
+            .cloned();
+        match entry {
+            None => self.device(
+                Target {
+                    host: host.to_string(),
+                    port,
+                    username,
+                },
+                auth,
+            ),
+            Some(e) => {
+                let target = Target {
+                    host: e.host.clone(),
+                    port: e.port,
+                    username,
+                };
+                let options = match &e.fingerprint {
+                    Some(fp) => {
+                        let mut o = (*self.options).clone();
+                        o.session.host_keys = HostKeyPolicy::Fingerprints(vec![fp.clone()]);
+                        Arc::new(o)
+                    }
+                    None => Arc::clone(&self.options),
+                };
+                let name = format!("{host}:{port} (at {}:{})", e.host, e.port);
+                self.device_with(target, auth, Some((name, options)))
+            }
+        }
+    }
+
+    fn device_with(
+        &self,
+        target: Target,
+        auth: Auth,
+        mapped: Option<(String, Arc<NetconfOptions>)>,
+    ) -> Arc<NetconfDevice> {
         let mut map = self.devices.lock().unwrap_or_else(|p| p.into_inner());
         let dev = map.entry(target.clone()).or_insert_with(|| {
-            Arc::new(NetconfDevice::with_permits(
+            let (name, options) = match mapped {
+                Some((name, options)) => (Some(name), options),
+                None => (None, Arc::clone(&self.options)),
+            };
+            let mut d = NetconfDevice::with_permits(
                 target,
                 auth.clone(),
-                Arc::clone(&self.options),
+                options,
                 Arc::clone(&self.permits),
-            ))
+            );
+            if let Some(n) = name {
+                d.name = n;
+            }
+            Arc::new(d)
         });
         if let Ok(mut a) = dev.auth.lock() {
             *a = auth;
@@ -795,12 +877,7 @@ impl DeviceRegistry for NetconfRegistry {
             },
             None => Auth::Password(password),
         };
-        let target = Target {
-            host: address.host.clone(),
-            port: address.port.unwrap_or(830),
-            username,
-        };
-        Ok(self.device(target, auth))
+        Ok(self.device_at(&address.host, address.port.unwrap_or(830), username, auth))
     }
 }
 

@@ -114,6 +114,26 @@ pub enum NetconfError {
 }
 
 impl NetconfError {
+    /// The same error naming the device `name` (a device reached through a
+    /// [`DeviceMap`](crate::DeviceMap) is named as the resources name it).
+    pub fn with_device(mut self, name: &str) -> Self {
+        match &mut self {
+            NetconfError::Connect { device, .. }
+            | NetconfError::HostKey { device, .. }
+            | NetconfError::Auth { device, .. }
+            | NetconfError::Ssh { device, .. }
+            | NetconfError::Timeout { device, .. }
+            | NetconfError::Closed { device }
+            | NetconfError::Protocol { device, .. }
+            | NetconfError::Unsupported { device, .. }
+            | NetconfError::LockDenied { device, .. }
+            | NetconfError::Rpc { device, .. }
+            | NetconfError::HealthCheck { device, .. }
+            | NetconfError::SessionLimit { device, .. } => *device = name.to_string(),
+        }
+        self
+    }
+
     /// Transport errors and lock contention may succeed on retry; nothing else is retried.
     pub fn is_retryable(&self) -> bool {
         matches!(

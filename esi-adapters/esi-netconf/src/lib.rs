@@ -49,6 +49,7 @@
 //! ```
 
 mod device;
+mod device_map;
 mod error;
 pub mod framing;
 pub mod netsim;
@@ -59,6 +60,7 @@ pub use device::{
     touched_interfaces, ConfirmedCommit, FnCheck, HealthCheck, InterfacesUp, NetconfDevice,
     NetconfOptions, NetconfRegistry, Profile, ProfileChoice,
 };
+pub use device_map::{DeviceMap, DeviceMapEntry, DeviceMapError};
 pub use error::{NetconfError, Stage};
 pub use session::{
     rpc_name, Auth, HostKeyPolicy, Session, SessionOptions, Target, BASE_10, BASE_11,

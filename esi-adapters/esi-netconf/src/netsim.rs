@@ -19,8 +19,9 @@
 //! The running configuration lives in the [`SimRouter`], so its operational state (VRRP,
 //! interfaces, BGP) and faults (`hold_lock`, `fail_next_commits`, `set_unreachable`) apply.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,6 +62,12 @@ pub struct NetsimOptions {
     /// Length of a Junos "minute" (confirm-timeout of `commit-configuration`); 60 s unless a
     /// test shortens it.
     pub minute: Duration,
+    /// Per-router logins (router name → user, password) replacing `username`/`password`
+    /// for that router (e.g. each router of a world with its own credentials).
+    pub logins: HashMap<String, (String, Secret<String>)>,
+    /// Keep each router's host key (`NAME.key`) and running configuration (`NAME.conf`,
+    /// written after every commit) in this directory, and start from them when present.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Default for NetsimOptions {
@@ -70,6 +77,8 @@ impl Default for NetsimOptions {
             password: Secret::new("esi".into()),
             authorized_keys: Vec::new(),
             minute: Duration::from_secs(60),
+            logins: HashMap::new(),
+            state_dir: None,
         }
     }
 }
@@ -99,6 +108,7 @@ pub struct NetsimRouter {
     stall: AtomicBool,
     sessions: AtomicU64,
     minute: Duration,
+    state_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for NetsimRouter {
@@ -255,6 +265,11 @@ impl NetsimRouter {
             }
             other => other.to_string(),
         })?;
+        if let Some(path) = &self.state_file {
+            if let Err(e) = write_private(path, new.to_text(false).as_bytes()) {
+                tracing::warn!(router = %self.sim.router_name(), path = %path.display(), error = %e, "cannot save the running configuration");
+            }
+        }
         st.history.push(new);
         if st.history.len() > 50 {
             st.history.remove(0);
@@ -699,7 +714,12 @@ impl russh::server::Handler for Conn {
     type Error = russh::Error;
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
-        if user == self.options.username && password == self.options.password.expose() {
+        let (expected_user, expected_password) =
+            match self.options.logins.get(self.router.sim.router_name()) {
+                Some((u, p)) => (u.as_str(), p),
+                None => (self.options.username.as_str(), &self.options.password),
+            };
+        if user == expected_user && password == expected_password.expose() {
             Ok(Auth::Accept)
         } else {
             tracing::debug!(router = %self.router.sim.router_name(), user, "password rejected");
@@ -717,7 +737,11 @@ impl russh::server::Handler for Conn {
             .authorized_keys
             .iter()
             .any(|k| k.key_data() == key.public_key.key_data());
-        if user == self.options.username && known {
+        let expected_user = match self.options.logins.get(self.router.sim.router_name()) {
+            Some((u, _)) => u.as_str(),
+            None => self.options.username.as_str(),
+        };
+        if user == expected_user && known {
             Ok(Auth::Accept)
         } else {
             Ok(Auth::reject())
@@ -875,6 +899,97 @@ pub enum NetsimError {
     /// Host key generation failed.
     #[error("cannot generate a host key: {0}")]
     HostKey(String),
+    /// The state directory could not be read or written.
+    #[error("netsim state {path}: {message}")]
+    State {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// Writes a file readable by its owner only (it may hold secrets of the configuration).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600);
+        }
+        let mut f = o.open(&tmp)?;
+        std::io::Write::write_all(&mut f, bytes)?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+/// A file name for a router name (`192.0.2.11`, `r1`; anything but `[A-Za-z0-9._-]` → `_`).
+fn file_stem(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The router's saved host key, or a new one (saved when there is a state directory).
+fn host_key_for(dir: Option<&Path>, name: &str) -> Result<PrivateKey, NetsimError> {
+    let fresh = || {
+        PrivateKey::random(&mut rand::rng(), russh::keys::Algorithm::Ed25519)
+            .map_err(|e| NetsimError::HostKey(e.to_string()))
+    };
+    let Some(dir) = dir else {
+        return fresh();
+    };
+    let path = dir.join(format!("{}.key", file_stem(name)));
+    let state = |message: String| NetsimError::State {
+        path: path.clone(),
+        message,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => russh::keys::decode_secret_key(&text, None).map_err(|e| state(e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = fresh()?;
+            let text = key
+                .to_openssh(russh::keys::ssh_key::LineEnding::LF)
+                .map_err(|e| state(e.to_string()))?;
+            std::fs::create_dir_all(dir).map_err(|e| state(e.to_string()))?;
+            write_private(&path, text.as_bytes()).map_err(|e| state(e.to_string()))?;
+            Ok(key)
+        }
+        Err(e) => Err(state(e.to_string())),
+    }
+}
+
+/// Puts the saved running configuration (if any) on the router.
+async fn restore_config(sim: &SimRouter, path: &Path) -> Result<(), NetsimError> {
+    let state = |message: String| NetsimError::State {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(state(e.to_string())),
+    };
+    let cfg = JunosConfig::parse(&text).map_err(|e| state(e.to_string()))?;
+    let change = ConfigChange {
+        resource: "netsim".into(),
+        delete: sim.running().paths(),
+        merge_text: cfg.to_text(false),
+        additional_commands: Vec::new(),
+    };
+    sim.load_config(&change)
+        .await
+        .map(|_| ())
+        .map_err(|e| state(e.to_string()))
 }
 
 impl Netsim {
@@ -900,8 +1015,12 @@ impl Netsim {
             let addr = listener
                 .local_addr()
                 .map_err(|source| NetsimError::Bind { addr, source })?;
-            let host_key = PrivateKey::random(&mut rand::rng(), russh::keys::Algorithm::Ed25519)
-                .map_err(|e| NetsimError::HostKey(e.to_string()))?;
+            let dir = options.state_dir.as_deref();
+            let host_key = host_key_for(dir, sim.router_name())?;
+            let state_file = dir.map(|d| d.join(format!("{}.conf", file_stem(sim.router_name()))));
+            if let Some(path) = &state_file {
+                restore_config(&sim, path).await?;
+            }
             let initial = sim.running();
             let router = Arc::new(NetsimRouter {
                 sim,
@@ -917,6 +1036,7 @@ impl Netsim {
                 stall: AtomicBool::new(false),
                 sessions: AtomicU64::new(0),
                 minute: options.minute,
+                state_file,
             });
             let config = Arc::new(russh::server::Config {
                 keys: vec![host_key],

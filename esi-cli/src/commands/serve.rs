@@ -14,7 +14,7 @@ use esi_core::runtime::embedded::LocalBackends;
 use esi_core::runtime::metrics::{MeteredDevices, MeteredHeat, Metrics};
 use esi_core::store::{MemoryStore, Store};
 use esi_core::Catalog;
-use esi_netconf::{HostKeyPolicy, NetconfOptions, NetconfRegistry};
+use esi_netconf::{DeviceMap, HostKeyPolicy, InterfacesUp, NetconfOptions, NetconfRegistry};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -94,8 +94,19 @@ pub struct ServeArgs {
     /// With `--devices netconf`: accept any router host key (labs only; logged as a warning).
     #[arg(long, env = "ESI_NETCONF_INSECURE")]
     pub netconf_insecure: bool,
+    /// With `--devices netconf`: address overrides, one router per line
+    /// `NAME HOST:PORT [SHA256:FINGERPRINT]` (exactly what `esi netsim` prints). A router the
+    /// resources call NAME (its address, or `address:port`) is reached at HOST:PORT, its host
+    /// key pinned to the fingerprint when one is given.
+    #[arg(long, env = "ESI_DEVICE_MAP")]
+    pub device_map: Option<PathBuf>,
+    /// With `--devices netconf`: commit confirmed with this rollback timer (seconds), check
+    /// that every interface the change touches is up (`interfaces-up`), then confirm; a failed
+    /// check cancels the commit and the resource records the check.
+    #[arg(long, env = "ESI_CONFIRMED_COMMIT", value_name = "SECONDS")]
+    pub confirmed_commit: Option<u64>,
     /// A TOML file with any of: etcd, roles, jobs, heat, devices, device_resources, heat_url,
-    /// known_hosts, log_format, listen, name.
+    /// known_hosts, netconf_insecure, device_map, confirmed_commit, log_format, listen, name.
     #[arg(long, env = "ESI_CONFIG")]
     pub config: Option<PathBuf>,
     /// Log format (default text).
@@ -125,6 +136,8 @@ struct FileConfig {
     heat_url: Option<String>,
     known_hosts: Option<PathBuf>,
     netconf_insecure: Option<bool>,
+    device_map: Option<PathBuf>,
+    confirmed_commit: Option<u64>,
     log_format: Option<LogFormat>,
     listen: Option<String>,
     name: Option<String>,
@@ -159,6 +172,10 @@ pub struct Settings {
     pub known_hosts: Option<PathBuf>,
     /// Accept any router host key.
     pub netconf_insecure: bool,
+    /// Address overrides (and pinned host keys) of routers.
+    pub device_map: Option<PathBuf>,
+    /// Confirmed commit rollback timer, when on.
+    pub confirmed_commit: Option<Duration>,
     /// Log format.
     pub log_format: LogFormat,
     /// HTTP listen address.
@@ -237,6 +254,12 @@ impl ServeArgs {
             heat_url: self.heat_url.or(file.heat_url),
             known_hosts: self.known_hosts.or(file.known_hosts),
             netconf_insecure: self.netconf_insecure || file.netconf_insecure.unwrap_or(false),
+            device_map: self.device_map.or(file.device_map),
+            confirmed_commit: match self.confirmed_commit.or(file.confirmed_commit) {
+                Some(0) => bail!("--confirmed-commit must be at least 1 second"),
+                Some(s) => Some(Duration::from_secs(s)),
+                None => None,
+            },
             log_format: self
                 .log_format
                 .or(file.log_format)
@@ -359,17 +382,26 @@ fn backends(s: &Settings, metrics: &Arc<Metrics>) -> Result<(Arc<dyn Heat>, Arc<
     let registry: Arc<dyn DeviceRegistry> = match s.devices {
         DevicesKind::Sim => Arc::new(SimFabric::auto()),
         DevicesKind::Netconf => {
-            let policy = match (&s.known_hosts, s.netconf_insecure) {
-                (Some(path), _) => HostKeyPolicy::KnownHosts(path.clone()),
-                (None, true) => HostKeyPolicy::Insecure,
-                (None, false) => bail!(
-                    "--devices netconf needs --known-hosts FILE to check router host keys \
-                     (or --netconf-insecure for a lab)"
+            let policy = match (&s.known_hosts, s.netconf_insecure, &s.device_map) {
+                (Some(path), _, _) => HostKeyPolicy::KnownHosts(path.clone()),
+                (None, true, _) => HostKeyPolicy::Insecure,
+                // only the routers the map pins a fingerprint for are accepted
+                (None, false, Some(_)) => HostKeyPolicy::Fingerprints(Vec::new()),
+                (None, false, None) => bail!(
+                    "--devices netconf needs --known-hosts FILE or a --device-map with \
+                     fingerprints to check router host keys (or --netconf-insecure for a lab)"
                 ),
             };
-            Arc::new(NetconfRegistry::new(
-                NetconfOptions::default().with_host_keys(policy),
-            ))
+            let mut options = NetconfOptions::default().with_host_keys(policy);
+            if let Some(path) = &s.device_map {
+                let map = DeviceMap::load(path).context("--device-map")?;
+                tracing::info!(path = %path.display(), routers = map.entries().len(), "device map loaded");
+                options = options.with_device_map(map);
+            }
+            if let Some(timeout) = s.confirmed_commit {
+                options = options.with_confirmed_commit(timeout, Arc::new(InterfacesUp));
+            }
+            Arc::new(NetconfRegistry::new(options))
         }
     };
     let registry: Arc<dyn DeviceRegistry> =
@@ -494,6 +526,17 @@ mod tests {
             &metrics
         )
         .is_ok());
+        // A device map alone (fingerprints pinned in it) is enough; a bad one names its line.
+        let map = file("192.0.2.11 127.0.0.1:27000 SHA256:abc\n");
+        let mut s = settings(HeatKind::Local, DevicesKind::Netconf, None, None);
+        s.device_map = Some(map.clone());
+        assert!(backends(&s, &metrics).is_ok());
+        let bad = file("192.0.2.11 127.0.0.1\n");
+        s.device_map = Some(bad.clone());
+        let e = backends(&s, &metrics).err().expect("bad map refused");
+        assert!(format!("{e:#}").contains("line 1"), "{e:#}");
+        let _ = std::fs::remove_file(map);
+        let _ = std::fs::remove_file(bad);
         // OpenStack Heat with a fixed endpoint and no Keystone is built from the flag alone.
         assert!(backends(
             &settings(
