@@ -204,6 +204,9 @@ enum Command {
         /// the configuration saved after every commit).
         #[arg(long)]
         state_dir: Option<PathBuf>,
+        /// Fault: this router accepts sessions but never answers an RPC; repeatable.
+        #[arg(long, value_name = "ROUTER")]
+        stall: Vec<String>,
     },
 }
 
@@ -354,6 +357,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             known_hosts,
             interface_down,
             state_dir,
+            stall,
         } => commands::netsim::run(commands::netsim::Args {
             world: world.as_deref(),
             routers,
@@ -367,6 +371,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             known_hosts: known_hosts.as_deref(),
             interface_down,
             state_dir,
+            stall,
         }),
     }
 }

@@ -48,6 +48,42 @@ pub const SERVER_CAPABILITIES: [&str; 6] = [
     "http://xml.juniper.net/netconf/junos/1.0",
 ];
 
+/// The top-level statements of a Junos configuration; a load naming any other is a syntax
+/// error, as on a real router (which knows its schema; the rest of the hierarchy is not
+/// checked here).
+pub const TOP_LEVEL: [&str; 30] = [
+    "version",
+    "groups",
+    "apply-groups",
+    "system",
+    "chassis",
+    "services",
+    "security",
+    "interfaces",
+    "snmp",
+    "forwarding-options",
+    "event-options",
+    "routing-options",
+    "protocols",
+    "policy-options",
+    "class-of-service",
+    "firewall",
+    "routing-instances",
+    "vlans",
+    "bridge-domains",
+    "access",
+    "access-profile",
+    "applications",
+    "multi-chassis",
+    "switch-options",
+    "poe",
+    "virtual-chassis",
+    "logical-systems",
+    "dynamic-profiles",
+    "schedulers",
+    "smtp",
+];
+
 const JUNOS_NS: &str = "http://xml.juniper.net/junos/16.1R3/junos";
 
 /// Who may log in.
@@ -466,6 +502,19 @@ impl NetsimRouter {
                 } else {
                     Err("missing configuration-text".into())
                 };
+                let result = result.and_then(|()| {
+                    match cand
+                        .paths()
+                        .iter()
+                        .filter_map(|p| p.first())
+                        .find(|t| !TOP_LEVEL.contains(&t.as_str()))
+                    {
+                        Some(t) => Err(format!(
+                            "syntax error: {t} is not a configuration statement"
+                        )),
+                        None => Ok(()),
+                    }
+                });
                 match result {
                     Ok(()) => {
                         st.candidate = Some(cand);

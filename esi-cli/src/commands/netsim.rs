@@ -31,6 +31,8 @@ pub struct Args<'a> {
     pub interface_down: Vec<String>,
     /// Host keys and running configurations kept here.
     pub state_dir: Option<PathBuf>,
+    /// Routers that never answer an RPC.
+    pub stall: Vec<String>,
 }
 
 /// A world's routers with the login of the world resource naming each one's address.
@@ -113,6 +115,13 @@ pub fn run(args: Args<'_>) -> Result<ExitCode> {
         }
         r.set_interface_down(interface, true);
     }
+    if let Some(name) = args
+        .stall
+        .iter()
+        .find(|n| !routers.iter().any(|r| r.router_name() == n.as_str()))
+    {
+        bail!("--stall {name}: no such router");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -125,6 +134,11 @@ pub fn run(args: Args<'_>) -> Result<ExitCode> {
             ..NetsimOptions::default()
         };
         let sim = Netsim::start(routers, args.listen, options).await?;
+        for name in &args.stall {
+            if let Some(r) = sim.router(name) {
+                r.set_stall(true);
+            }
+        }
         if let Some(path) = args.known_hosts {
             std::fs::write(path, sim.known_hosts())
                 .with_context(|| format!("writing {}", path.display()))?;

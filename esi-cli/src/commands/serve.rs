@@ -105,8 +105,13 @@ pub struct ServeArgs {
     /// check cancels the commit and the resource records the check.
     #[arg(long, env = "ESI_CONFIRMED_COMMIT", value_name = "SECONDS")]
     pub confirmed_commit: Option<u64>,
+    /// With `--devices netconf`: timeout of the SSH connect and of each RPC (default 15 s to
+    /// connect, 60 s per RPC).
+    #[arg(long, env = "ESI_NETCONF_TIMEOUT", value_name = "SECONDS")]
+    pub netconf_timeout: Option<u64>,
     /// A TOML file with any of: etcd, roles, jobs, heat, devices, device_resources, heat_url,
-    /// known_hosts, netconf_insecure, device_map, confirmed_commit, log_format, listen, name.
+    /// known_hosts, netconf_insecure, device_map, confirmed_commit,
+    /// netconf_timeout, log_format, listen, name.
     #[arg(long, env = "ESI_CONFIG")]
     pub config: Option<PathBuf>,
     /// Log format (default text).
@@ -138,6 +143,7 @@ struct FileConfig {
     netconf_insecure: Option<bool>,
     device_map: Option<PathBuf>,
     confirmed_commit: Option<u64>,
+    netconf_timeout: Option<u64>,
     log_format: Option<LogFormat>,
     listen: Option<String>,
     name: Option<String>,
@@ -176,6 +182,8 @@ pub struct Settings {
     pub device_map: Option<PathBuf>,
     /// Confirmed commit rollback timer, when on.
     pub confirmed_commit: Option<Duration>,
+    /// Connect and RPC timeout of NETCONF sessions, when not the default.
+    pub netconf_timeout: Option<Duration>,
     /// Log format.
     pub log_format: LogFormat,
     /// HTTP listen address.
@@ -257,6 +265,11 @@ impl ServeArgs {
             device_map: self.device_map.or(file.device_map),
             confirmed_commit: match self.confirmed_commit.or(file.confirmed_commit) {
                 Some(0) => bail!("--confirmed-commit must be at least 1 second"),
+                Some(s) => Some(Duration::from_secs(s)),
+                None => None,
+            },
+            netconf_timeout: match self.netconf_timeout.or(file.netconf_timeout) {
+                Some(0) => bail!("--netconf-timeout must be at least 1 second"),
                 Some(s) => Some(Duration::from_secs(s)),
                 None => None,
             },
@@ -397,6 +410,10 @@ fn backends(s: &Settings, metrics: &Arc<Metrics>) -> Result<(Arc<dyn Heat>, Arc<
                 let map = DeviceMap::load(path).context("--device-map")?;
                 tracing::info!(path = %path.display(), routers = map.entries().len(), "device map loaded");
                 options = options.with_device_map(map);
+            }
+            if let Some(t) = s.netconf_timeout {
+                options.session.connect_timeout = t;
+                options.session.rpc_timeout = t;
             }
             if let Some(timeout) = s.confirmed_commit {
                 options = options.with_confirmed_commit(timeout, Arc::new(InterfacesUp));
