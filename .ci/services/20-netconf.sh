@@ -7,7 +7,8 @@
 # Adapted from ../shared/recipes/netconf-server.sh (see its gotchas: netconf-subsystem socket
 # syntax, --port, the get-interface-ipv4 stub, sshd's /run/sshd).
 #
-# Usage: bash 20-netconf.sh [start]   → prints NETCONF_ENDPOINT=… NETCONF_USER=… NETCONF_PASS=… and ESI_PYTHON=…
+# Usage: bash 20-netconf.sh [start]   → prints NETCONF_ENDPOINT=… NETCONF_USER=… NETCONF_PASS=…, ESI_PYTHON=…,
+#                                        NETCONF_KEY=… (client key) and NETCONF_KNOWN_HOSTS=…
 #        bash 20-netconf.sh stop      → stops sshd + netconfd started here (by PID), wipes $CI_NETCONF_DIR
 # Env:   CI_NETCONF_PORT (8830) CI_NETCONF_USER (netconf) CI_NETCONF_PASS (netconf)
 #        CI_NETCONF_DIR (/tmp/esi-netconf-ci) CI_NETCONF_VENV (/tmp/esi-netconf-venv, kept between runs: an install)
@@ -64,6 +65,8 @@ print_ep() {
   echo "NETCONF_USER=$NCUSER"
   echo "NETCONF_PASS=$NCPASS"
   echo "ESI_PYTHON=$VENV/bin/python"
+  echo "NETCONF_KEY=$DIR/client_ed25519"
+  echo "NETCONF_KNOWN_HOSTS=$DIR/known_hosts"
 }
 
 # 1. packages
@@ -105,6 +108,10 @@ for _ in $(seq 1 100); do [[ -S "$SOCK" ]] && break; alive "$(cat "$DIR/netconfd
 
 # 5. sshd, own config and host key, loopback only
 ssh-keygen -q -t ed25519 -N '' -f "$DIR/ssh_host_ed25519_key"
+# a client key for key authentication, and a known_hosts line for the host key
+ssh-keygen -q -t ed25519 -N '' -C esi-netconf-ci -f "$DIR/client_ed25519"
+cp "$DIR/client_ed25519.pub" "$DIR/authorized_keys"; chmod 644 "$DIR/authorized_keys"
+echo "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 "$DIR/ssh_host_ed25519_key.pub")" >"$DIR/known_hosts"
 cat >"$DIR/sshd_config" <<CFG
 Port $PORT
 ListenAddress 127.0.0.1
@@ -112,6 +119,8 @@ HostKey $DIR/ssh_host_ed25519_key
 PidFile $DIR/sshd.pid
 UsePAM no
 PasswordAuthentication yes
+PubkeyAuthentication yes
+AuthorizedKeysFile $DIR/authorized_keys
 KbdInteractiveAuthentication no
 PermitRootLogin no
 AllowUsers $NCUSER
