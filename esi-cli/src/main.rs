@@ -207,6 +207,9 @@ enum Command {
         /// Fault: this router accepts sessions but never answers an RPC; repeatable.
         #[arg(long, value_name = "ROUTER")]
         stall: Vec<String>,
+        /// Also accept logins with this SSH public key (OpenSSH `.pub` line); repeatable.
+        #[arg(long, value_name = "FILE")]
+        authorized_key: Vec<PathBuf>,
     },
 }
 
@@ -358,6 +361,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             interface_down,
             state_dir,
             stall,
+            authorized_key,
         } => commands::netsim::run(commands::netsim::Args {
             world: world.as_deref(),
             routers,
@@ -372,6 +376,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             interface_down,
             state_dir,
             stall,
+            authorized_keys: authorized_key,
         }),
     }
 }

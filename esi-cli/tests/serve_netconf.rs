@@ -733,3 +733,38 @@ fn router_faults_are_typed_errors_recorded_on_the_resource_with_no_lock_held() {
         within,
     );
 }
+
+#[test]
+#[ignore = "needs etcd: bash .ci/services/10-etcd.sh start"]
+fn the_daemon_logs_in_with_an_ssh_key() {
+    let world = repo().join(WORLD);
+    let sys = System::new("key");
+    let key = sys.dir.join("client_ed25519");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "esi-test", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen runs (openssh-client)");
+    assert!(made.success());
+    let public = format!("{}.pub", key.display());
+    let (_netsim, served) = netsim(&world, &["--authorized-key", &public]);
+    let key_arg = key.display().to_string();
+    let _serve = sys.serve(&listing(&served), &["--netconf-key", &key_arg]);
+    let out = sys.apply(&world, 120);
+    assert!(
+        out.status.success(),
+        "apply --wait with key logins: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let configs = running(&served);
+    for (router, _) in ROUTERS {
+        assert!(
+            configs[router].contains("vlan-id 2101;"),
+            "{router}: {}",
+            configs[router]
+        );
+    }
+    let log = std::fs::read_to_string(sys.dir.join("serve.log")).unwrap_or_default();
+    assert!(!log.contains("example-secret"), "a password in the log");
+}

@@ -62,6 +62,8 @@ pub use device::{
 };
 pub use device_map::{DeviceMap, DeviceMapEntry, DeviceMapError};
 pub use error::{NetconfError, Stage};
+/// The SSH key types of the API ([`NetsimOptions::authorized_keys`](netsim::NetsimOptions)).
+pub use russh::keys as russh_keys;
 pub use session::{
     rpc_name, Auth, HostKeyPolicy, Session, SessionOptions, Target, BASE_10, BASE_11,
     JUNOS_CAPABILITY,

@@ -7,6 +7,7 @@ use esi_core::plan::{plan_world, PlanOptions};
 use esi_core::secret::Secret;
 use esi_core::SeededSuffixes;
 use esi_netconf::netsim::{Netsim, NetsimOptions};
+use esi_netconf::russh_keys::PublicKey;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,8 @@ pub struct Args<'a> {
     pub state_dir: Option<PathBuf>,
     /// Routers that never answer an RPC.
     pub stall: Vec<String>,
+    /// Public key files accepted for logins.
+    pub authorized_keys: Vec<PathBuf>,
 }
 
 /// A world's routers with the login of the world resource naming each one's address.
@@ -122,6 +125,18 @@ pub fn run(args: Args<'_>) -> Result<ExitCode> {
     {
         bail!("--stall {name}: no such router");
     }
+    let mut authorized_keys = Vec::new();
+    for path in &args.authorized_keys {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--authorized-key {}", path.display()))?;
+        let key = PublicKey::from_openssh(text.trim()).with_context(|| {
+            format!(
+                "--authorized-key {}: not an OpenSSH public key",
+                path.display()
+            )
+        })?;
+        authorized_keys.push(key);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -131,6 +146,7 @@ pub fn run(args: Args<'_>) -> Result<ExitCode> {
             password: args.password,
             logins,
             state_dir: args.state_dir,
+            authorized_keys,
             ..NetsimOptions::default()
         };
         let sim = Netsim::start(routers, args.listen, options).await?;

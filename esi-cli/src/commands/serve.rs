@@ -12,6 +12,7 @@ use esi_core::heat::Heat;
 use esi_core::runtime::driver::{Driver, DriverConfig, Roles};
 use esi_core::runtime::embedded::LocalBackends;
 use esi_core::runtime::metrics::{MeteredDevices, MeteredHeat, Metrics};
+use esi_core::secret::Secret;
 use esi_core::store::{MemoryStore, Store};
 use esi_core::Catalog;
 use esi_netconf::{DeviceMap, HostKeyPolicy, InterfacesUp, NetconfOptions, NetconfRegistry};
@@ -109,9 +110,14 @@ pub struct ServeArgs {
     /// connect, 60 s per RPC).
     #[arg(long, env = "ESI_NETCONF_TIMEOUT", value_name = "SECONDS")]
     pub netconf_timeout: Option<u64>,
+    /// With `--devices netconf`: log in with this SSH private key (OpenSSH format; its
+    /// passphrase, if any, in ESI_NETCONF_KEY_PASSPHRASE) instead of the resources' passwords
+    /// (the user is still the resources').
+    #[arg(long, env = "ESI_NETCONF_KEY", value_name = "FILE")]
+    pub netconf_key: Option<PathBuf>,
     /// A TOML file with any of: etcd, roles, jobs, heat, devices, device_resources, heat_url,
     /// known_hosts, netconf_insecure, device_map, confirmed_commit,
-    /// netconf_timeout, log_format, listen, name.
+    /// netconf_timeout, netconf_key, log_format, listen, name.
     #[arg(long, env = "ESI_CONFIG")]
     pub config: Option<PathBuf>,
     /// Log format (default text).
@@ -144,6 +150,7 @@ struct FileConfig {
     device_map: Option<PathBuf>,
     confirmed_commit: Option<u64>,
     netconf_timeout: Option<u64>,
+    netconf_key: Option<PathBuf>,
     log_format: Option<LogFormat>,
     listen: Option<String>,
     name: Option<String>,
@@ -184,6 +191,8 @@ pub struct Settings {
     pub confirmed_commit: Option<Duration>,
     /// Connect and RPC timeout of NETCONF sessions, when not the default.
     pub netconf_timeout: Option<Duration>,
+    /// SSH private key for NETCONF logins (instead of passwords).
+    pub netconf_key: Option<PathBuf>,
     /// Log format.
     pub log_format: LogFormat,
     /// HTTP listen address.
@@ -268,6 +277,7 @@ impl ServeArgs {
                 Some(s) => Some(Duration::from_secs(s)),
                 None => None,
             },
+            netconf_key: self.netconf_key.or(file.netconf_key),
             netconf_timeout: match self.netconf_timeout.or(file.netconf_timeout) {
                 Some(0) => bail!("--netconf-timeout must be at least 1 second"),
                 Some(s) => Some(Duration::from_secs(s)),
@@ -410,6 +420,16 @@ fn backends(s: &Settings, metrics: &Arc<Metrics>) -> Result<(Arc<dyn Heat>, Arc<
                 let map = DeviceMap::load(path).context("--device-map")?;
                 tracing::info!(path = %path.display(), routers = map.entries().len(), "device map loaded");
                 options = options.with_device_map(map);
+            }
+            if let Some(path) = &s.netconf_key {
+                if !path.is_file() {
+                    bail!("--netconf-key {}: no such file", path.display());
+                }
+                let passphrase = std::env::var("ESI_NETCONF_KEY_PASSPHRASE")
+                    .ok()
+                    .filter(|p| !p.is_empty())
+                    .map(Secret::new);
+                options.key_file = Some((path.clone(), passphrase));
             }
             if let Some(t) = s.netconf_timeout {
                 options.session.connect_timeout = t;
