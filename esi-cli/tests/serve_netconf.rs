@@ -546,8 +546,7 @@ fn failed_health_check_keeps_the_previous_configuration_and_names_the_check() {
     assert_eq!(gw["worker_state"], "CREATE_ERROR", "{gw}");
     let error = gw["error"].as_str().unwrap_or_default();
     for needle in [
-        "health check interfaces-up failed",
-        "interface xe-0/0/2.2101 is down",
+        "health check interfaces-up+vrrp-active failed: interfaces-up: interface xe-0/0/2.2101 is down",
         "192.0.2.11:830",
     ] {
         assert!(error.contains(needle), "{needle:?} not in {error}");
@@ -736,7 +735,7 @@ fn router_faults_are_typed_errors_recorded_on_the_resource_with_no_lock_held() {
 
 #[test]
 #[ignore = "needs etcd: bash .ci/services/10-etcd.sh start"]
-fn the_daemon_logs_in_with_an_ssh_key() {
+fn the_daemon_logs_in_with_an_ssh_key_and_confirms_checked_commits() {
     let world = repo().join(WORLD);
     let sys = System::new("key");
     let key = sys.dir.join("client_ed25519");
@@ -749,7 +748,11 @@ fn the_daemon_logs_in_with_an_ssh_key() {
     let public = format!("{}.pub", key.display());
     let (_netsim, served) = netsim(&world, &["--authorized-key", &public]);
     let key_arg = key.display().to_string();
-    let _serve = sys.serve(&listing(&served), &["--netconf-key", &key_arg]);
+    // with confirmed commits: each is checked (interfaces up, VRRP groups active) and confirmed
+    let _serve = sys.serve(
+        &listing(&served),
+        &["--netconf-key", &key_arg, "--confirmed-commit", "120"],
+    );
     let out = sys.apply(&world, 120);
     assert!(
         out.status.success(),

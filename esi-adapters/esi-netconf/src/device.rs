@@ -72,6 +72,71 @@ impl HealthCheck for InterfacesUp {
     }
 }
 
+/// Every VRRP group on a touched interface is `master` or `backup` (not `init`, which a group
+/// whose interface is down or misconfigured stays in). Junos devices only; on others the
+/// check passes with nothing to look at.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VrrpActive;
+
+#[async_trait]
+impl HealthCheck for VrrpActive {
+    fn name(&self) -> &str {
+        "vrrp-active"
+    }
+
+    async fn check(&self, device: &NetconfDevice, interfaces: &[String]) -> Result<(), String> {
+        if device.profile().await.map_err(|e| e.to_string())? != Profile::Junos {
+            return Ok(());
+        }
+        for i in interfaces.iter().filter(|i| i.contains('.')) {
+            let groups = device
+                .vrrp_groups(i)
+                .await
+                .map_err(|e| format!("interface {i}: {e}"))?;
+            if let Some((group, state)) =
+                groups.iter().find(|(_, s)| s != "master" && s != "backup")
+            {
+                return Err(format!("vrrp group {group} on {i} is {state}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Several checks in order, named `a+b`; a failure's message starts with the failing check's
+/// name (`interfaces-up: interface xe-0/0/2.2101 is down`).
+pub struct AllOf {
+    name: String,
+    checks: Vec<Arc<dyn HealthCheck>>,
+}
+
+impl AllOf {
+    /// The checks, run in order.
+    pub fn new(checks: Vec<Arc<dyn HealthCheck>>) -> Self {
+        let names: Vec<&str> = checks.iter().map(|c| c.name()).collect();
+        AllOf {
+            name: names.join("+"),
+            checks,
+        }
+    }
+}
+
+#[async_trait]
+impl HealthCheck for AllOf {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn check(&self, device: &NetconfDevice, interfaces: &[String]) -> Result<(), String> {
+        for c in &self.checks {
+            c.check(device, interfaces)
+                .await
+                .map_err(|m| format!("{}: {m}", c.name()))?;
+        }
+        Ok(())
+    }
+}
+
 /// A check from a closure over the touched interfaces (no device access), e.g. an external
 /// probe result.
 pub struct FnCheck<F> {
@@ -410,6 +475,32 @@ impl NetconfDevice {
         self.transaction(&change)
             .await
             .map_err(|(e, stage)| e.into_device_error(resource, stage))
+    }
+
+    /// The VRRP groups on `interface` and their states (`get-vrrp-information`, Junos only):
+    /// `(group, state)` with the state as the device spells it (`master`, `backup`, `init`…).
+    pub async fn vrrp_groups(&self, interface: &str) -> Result<Vec<(u32, String)>, NetconfError> {
+        self.junos_only("get-vrrp-information").await?;
+        let raw = self
+            .query(format!(
+                "<get-vrrp-information><interface>{}</interface></get-vrrp-information>",
+                escape(interface)
+            ))
+            .await?;
+        let doc = xml::parse(&raw).ok_or_else(|| NetconfError::Protocol {
+            device: self.name.clone(),
+            message: "malformed get-vrrp-information reply".into(),
+        })?;
+        Ok(doc
+            .descendants()
+            .filter(|n| n.is_element() && n.tag_name().name() == "vrrp-interface")
+            .filter(|n| xml::text_of(*n, "interface").as_deref() == Some(interface))
+            .filter_map(|n| {
+                let group = xml::text_of(n, "group")?.trim().parse::<u32>().ok()?;
+                let state = xml::text_of(n, "vrrp-state")?.trim().to_ascii_lowercase();
+                Some((group, state))
+            })
+            .collect())
     }
 
     async fn query(&self, body: String) -> Result<String, NetconfError> {

@@ -57,8 +57,8 @@ mod session;
 pub mod xml;
 
 pub use device::{
-    touched_interfaces, ConfirmedCommit, FnCheck, HealthCheck, InterfacesUp, NetconfDevice,
-    NetconfOptions, NetconfRegistry, Profile, ProfileChoice,
+    touched_interfaces, AllOf, ConfirmedCommit, FnCheck, HealthCheck, InterfacesUp, NetconfDevice,
+    NetconfOptions, NetconfRegistry, Profile, ProfileChoice, VrrpActive,
 };
 pub use device_map::{DeviceMap, DeviceMapEntry, DeviceMapError};
 pub use error::{NetconfError, Stage};

@@ -263,3 +263,85 @@ async fn state_directory_keeps_host_keys_and_configurations_across_restarts() {
     assert!(e.to_string().contains("r1.conf"), "{e}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vrrp_check_confirms_active_groups_and_cancels_a_group_stuck_in_init() {
+    use esi_netconf::{AllOf, ConfirmedCommit, HealthCheck, InterfacesUp, VrrpActive};
+    let sim = Netsim::start(
+        vec![Arc::new(SimRouter::new("r1", "127.0.0.1", 0))],
+        "127.0.0.1:0".parse().expect("addr"),
+        NetsimOptions::default(),
+    )
+    .await
+    .expect("netsim");
+    let r = &sim.routers()[0];
+    let vrrp = |unit: u32| {
+        format!(
+            "interfaces {{ ae0 {{ unit {unit} {{ vlan-id {unit}; family inet {{ address 10.0.{unit}.2/24 {{ vrrp-group {unit} {{ virtual-address 10.0.{unit}.1; priority 200; }} }} }} }} }} }}"
+        )
+    };
+    let checked = |check: Arc<dyn HealthCheck>| {
+        let mut o = fast(
+            NetconfOptions::default()
+                .with_host_keys(HostKeyPolicy::Fingerprints(vec![r.fingerprint()])),
+        );
+        o.confirmed = Some(ConfirmedCommit {
+            timeout: Duration::from_secs(120),
+            check,
+        });
+        NetconfRegistry::new(o)
+    };
+    let address = DeviceAddress {
+        host: "127.0.0.1".into(),
+        port: Some(r.addr().port()),
+    };
+    // An active group: confirmed.
+    let both: Arc<dyn HealthCheck> = Arc::new(AllOf::new(vec![
+        Arc::new(InterfacesUp),
+        Arc::new(VrrpActive),
+    ]));
+    assert_eq!(both.name(), "interfaces-up+vrrp-active");
+    let registry = checked(both);
+    let device = registry
+        .connect(&address, &login("esi"))
+        .await
+        .expect("device");
+    device
+        .load_config(&change(&vrrp(5)))
+        .await
+        .expect("confirmed");
+    assert!(r.running_text().contains("vrrp-group 5"));
+    assert!(!r.commit_pending().await);
+    registry.close_all().await;
+
+    // A group whose interface is down stays in init: the VRRP check alone catches it, the
+    // commit is cancelled and the error names the check and the group.
+    r.sim().set_interface_down("ae0.6", true);
+    let registry = checked(Arc::new(VrrpActive));
+    let device = registry
+        .connect(&address, &login("esi"))
+        .await
+        .expect("device");
+    let e = device
+        .load_config(&change(&vrrp(6)))
+        .await
+        .expect_err("init group");
+    match &e {
+        DeviceError::HealthCheckFailed { check, message, .. } => {
+            assert_eq!(check, "vrrp-active");
+            assert!(
+                message.contains("vrrp group 6 on ae0.6 is init"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        !r.running_text().contains("vrrp-group 6"),
+        "{}",
+        r.running_text()
+    );
+    assert!(r.running_text().contains("vrrp-group 5"));
+    assert!(!r.commit_pending().await);
+    assert_eq!(r.lock_holder().await, None);
+}

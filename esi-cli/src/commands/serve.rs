@@ -15,7 +15,9 @@ use esi_core::runtime::metrics::{MeteredDevices, MeteredHeat, Metrics};
 use esi_core::secret::Secret;
 use esi_core::store::{MemoryStore, Store};
 use esi_core::Catalog;
-use esi_netconf::{DeviceMap, HostKeyPolicy, InterfacesUp, NetconfOptions, NetconfRegistry};
+use esi_netconf::{
+    AllOf, DeviceMap, HostKeyPolicy, InterfacesUp, NetconfOptions, NetconfRegistry, VrrpActive,
+};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -102,8 +104,9 @@ pub struct ServeArgs {
     #[arg(long, env = "ESI_DEVICE_MAP")]
     pub device_map: Option<PathBuf>,
     /// With `--devices netconf`: commit confirmed with this rollback timer (seconds), check
-    /// that every interface the change touches is up (`interfaces-up`), then confirm; a failed
-    /// check cancels the commit and the resource records the check.
+    /// that every interface the change touches is up (`interfaces-up`) and that the VRRP groups
+    /// on them are master or backup (`vrrp-active`), then confirm; a failed check cancels the
+    /// commit and the resource records the check.
     #[arg(long, env = "ESI_CONFIRMED_COMMIT", value_name = "SECONDS")]
     pub confirmed_commit: Option<u64>,
     /// With `--devices netconf`: timeout of the SSH connect and of each RPC (default 15 s to
@@ -436,7 +439,8 @@ fn backends(s: &Settings, metrics: &Arc<Metrics>) -> Result<(Arc<dyn Heat>, Arc<
                 options.session.rpc_timeout = t;
             }
             if let Some(timeout) = s.confirmed_commit {
-                options = options.with_confirmed_commit(timeout, Arc::new(InterfacesUp));
+                let check = AllOf::new(vec![Arc::new(InterfacesUp), Arc::new(VrrpActive)]);
+                options = options.with_confirmed_commit(timeout, Arc::new(check));
             }
             Arc::new(NetconfRegistry::new(options))
         }
