@@ -771,3 +771,96 @@ fn the_daemon_logs_in_with_an_ssh_key_and_confirms_checked_commits() {
     let log = std::fs::read_to_string(sys.dir.join("serve.log")).unwrap_or_default();
     assert!(!log.contains("example-secret"), "a password in the log");
 }
+
+/// Runs `esi ARGS…` (no servers needed), which must exit within 30 s; returns (success,
+/// stderr).
+fn esi_alone(args: &[&str]) -> (bool, String) {
+    let err = std::env::temp_dir().join(unique("stderr"));
+    let mut child = Proc(
+        Command::new(env!("CARGO_BIN_EXE_esi"))
+            .args(args)
+            .current_dir(repo())
+            .env_remove("ESI_LOG")
+            .env_remove("ESI_ETCD_ENDPOINTS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err).expect("stderr file"))
+            .spawn()
+            .expect("esi runs"),
+    );
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.0.try_wait().expect("try_wait") {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "esi {args:?} did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = std::fs::read_to_string(&err).unwrap_or_default();
+    let _ = std::fs::remove_file(err);
+    (status.success(), text)
+}
+
+#[test]
+fn bad_device_maps_and_fault_flags_are_refused_with_what_is_wrong() {
+    let dir = tempdir("refused");
+    let map = dir.join("map");
+    std::fs::write(
+        &map,
+        "192.0.2.11 127.0.0.1:27000 SHA256:abc\n192.0.2.12 127.0.0.1\n",
+    )
+    .expect("write");
+    let map_arg = map.display().to_string();
+    let (ok, err) = esi_alone(&["serve", "--devices", "netconf", "--device-map", &map_arg]);
+    assert!(!ok);
+    assert!(
+        err.contains("line 2") && err.contains("192.0.2.12"),
+        "{err}"
+    );
+    let good = dir.join("good-map");
+    std::fs::write(&good, "192.0.2.11 127.0.0.1:27000 SHA256:abc\n").expect("write");
+    let (ok, err) = esi_alone(&[
+        "serve",
+        "--devices",
+        "netconf",
+        "--device-map",
+        &good.display().to_string(),
+        "--netconf-key",
+        "/nonexistent/key",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("--netconf-key /nonexistent/key: no such file"),
+        "{err}"
+    );
+    let (ok, err) = esi_alone(&[
+        "netsim",
+        WORLD,
+        "--listen",
+        "127.0.0.1:0",
+        "--interface-down",
+        "192.0.2.99=xe-0/0/0",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("192.0.2.99") && err.contains("192.0.2.11"),
+        "{err}"
+    );
+    let (ok, err) = esi_alone(&["netsim", WORLD, "--listen", "127.0.0.1:0", "--stall", "r9"]);
+    assert!(!ok);
+    assert!(err.contains("--stall r9"), "{err}");
+    let (ok, err) = esi_alone(&[
+        "netsim",
+        WORLD,
+        "--listen",
+        "127.0.0.1:0",
+        "--authorized-key",
+        &map_arg,
+    ]);
+    assert!(!ok);
+    assert!(err.contains("not an OpenSSH public key"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
