@@ -161,7 +161,7 @@ impl Setup {
             .current_dir(repo())
             .env("ESI_ETCD_ENDPOINTS", env("ETCD_ENDPOINTS"))
             .env("ESI_ETCD_NAMESPACE", &self.ns)
-            .env("ESI_LOG", "info")
+            .env("ESI_LOG", "info,esi_core::collector=debug")
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()
@@ -300,8 +300,10 @@ async fn post(http: &reqwest::Client, port: u16, body: &Value) -> Value {
         .send()
         .await
         .expect("POST /targets");
-    assert_eq!(r.status().as_u16(), 201, "POST /targets");
-    r.json().await.expect("JSON")
+    let status = r.status().as_u16();
+    let doc: Value = r.json().await.expect("JSON");
+    assert_eq!(status, 201, "POST /targets: {doc}");
+    doc
 }
 
 async fn get_target(http: &reqwest::Client, port: u16, id: &str) -> (u16, Value) {
@@ -708,6 +710,7 @@ async fn two_daemons_divide_200_targets_and_take_over_after_sigkill() {
     let _ = a.child.kill();
     let _ = a.child.wait();
     let killed = unix_now();
+    eprintln!("killed mon-a at {killed:.3}");
     set_oper_status(8, 2);
     let t0 = Instant::now();
     loop {
@@ -719,10 +722,18 @@ async fn two_daemons_divide_200_targets_and_take_over_after_sigkill() {
         if down == 200 {
             break;
         }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "{down} of 200 DOWN after the kill"
-        );
+        if t0.elapsed() > Duration::from_secs(20) {
+            let mut last: BTreeMap<String, usize> = BTreeMap::new();
+            for h in history.by_key().values() {
+                let v = h.last().and_then(|(_, v)| v.clone()).unwrap_or(Value::Null);
+                *last.entry(v.to_string()).or_default() += 1;
+            }
+            panic!(
+                "{down} of 200 DOWN {:.1} s after the kill: {last:?}; logs in {}",
+                unix_now() - killed,
+                setup.dir.display()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let by_key = history.by_key();

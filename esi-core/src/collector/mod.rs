@@ -291,6 +291,7 @@ pub struct Collector {
     config: CollectorConfig,
     ids: SeededIds,
     state: Mutex<State>,
+    wake: tokio::sync::Notify,
 }
 
 impl fmt::Debug for Collector {
@@ -346,6 +347,7 @@ impl Collector {
             ids: SeededIds::new(config.seed),
             config,
             state: Mutex::new(State::default()),
+            wake: tokio::sync::Notify::new(),
         }
     }
 
@@ -357,6 +359,43 @@ impl Collector {
     /// resource) and returns the `201` body: the request plus `id`, `created_at`, `monitorer`,
     /// `link`, with secrets masked (decision O3).
     pub fn register(&self, request: &Value) -> Result<Value, CollectorError> {
+        let (id, full, created) = self.new_target(request)?;
+        let target = MonitoringTarget::from_value(&full)?;
+        let sync = EtcdSync::new(&target, None)?;
+        let mut response = full;
+        redact(&mut response);
+        tracing::debug!(target = %target.label(), id = %id, kind = %target.target_type, "monitoring target registered");
+        let next_due = self.first_due(&id, created);
+        self.lock().targets.insert(
+            id,
+            Registered {
+                tsdb: tsdb_specs(request),
+                body: request.clone(),
+                response: response.clone(),
+                sync,
+                next_due,
+                failures: 0,
+                last: None,
+                samples: Vec::new(),
+            },
+        );
+        self.wake.notify_one();
+        Ok(response)
+    }
+
+    /// A new target document for `request` (id, `created_at`, `monitorer`, `link`; secrets
+    /// included) without registering it here: what a registry shared between processes
+    /// stores. The second value is the `201` body (secrets masked).
+    pub fn prepare(&self, request: &Value) -> Result<(Value, Value), CollectorError> {
+        let (_, full, _) = self.new_target(request)?;
+        let target = MonitoringTarget::from_value(&full)?;
+        EtcdSync::new(&target, None)?;
+        let mut response = full.clone();
+        redact(&mut response);
+        Ok((full, response))
+    }
+
+    fn new_target(&self, request: &Value) -> Result<(String, Value, Timestamp), CollectorError> {
         let now = self.clock.now();
         let created = Timestamp(now.unix_seconds().saturating_mul(1_000_000_000));
         let created_at = rfc3339_seconds(created);
@@ -373,27 +412,17 @@ impl Collector {
         parts.push(&count);
         let id = self.ids.uuid(&parts);
         let full = target_response(request, &id, &created_at, &self.config.monitorer);
+        // refuse a malformed target before counting it
         let target = MonitoringTarget::from_value(&full)?;
-        let sync = EtcdSync::new(&target, None)?;
+        EtcdSync::new(&target, None)?;
         st.created.insert(key, n + 1);
-        let mut response = full;
-        redact(&mut response);
-        tracing::debug!(target = %target.label(), id = %id, kind = %target.target_type, "monitoring target registered");
-        let next_due = self.first_due(&id, created);
-        st.targets.insert(
-            id,
-            Registered {
-                tsdb: tsdb_specs(request),
-                body: request.clone(),
-                response: response.clone(),
-                sync,
-                next_due,
-                failures: 0,
-                last: None,
-                samples: Vec::new(),
-            },
-        );
-        Ok(response)
+        Ok((id, full, created))
+    }
+
+    /// Completes when a target was registered or adopted since the last call (the poll loop
+    /// recomputes its next wake-up).
+    pub async fn changed(&self) {
+        self.wake.notified().await;
     }
 
     /// One interval after creation (monitoring.md §3), plus the target's phase.
@@ -445,6 +474,8 @@ impl Collector {
                 samples: Vec::new(),
             },
         );
+        drop(st);
+        self.wake.notify_one();
         Ok(id)
     }
 

@@ -558,8 +558,9 @@ async fn monitor_task(c: Arc<Collector>, shared: Arc<Shared>, mut stop: watch::R
             }
             None => interval.min(Duration::from_secs(1)),
         };
-        if pause(wait, &mut stop).await {
-            return;
+        tokio::select! {
+            stopped = pause(wait, &mut stop) => if stopped { return },
+            _ = c.changed() => continue,
         }
         let writes = c.poll(shared.clock.now()).await;
         apply_monitoring(shared.store.as_ref(), &writes).await;

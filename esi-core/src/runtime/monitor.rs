@@ -327,20 +327,9 @@ async fn pause(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
 #[async_trait::async_trait]
 impl TargetService for SharedTargets {
     async fn create(&self, request: &Value) -> Result<Value, CollectorError> {
-        let response = self.collector.register(request)?;
-        let id = response
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let stored = self.collector.stored_document(&id);
+        let (stored, response) = self.collector.prepare(request)?;
+        let id = stored.get("id").and_then(Value::as_str).unwrap_or_default();
         // the owner (maybe this process) adopts it from the store
-        self.collector.release(&id);
-        let Some(stored) = stored else {
-            return Err(CollectorError::Unavailable {
-                reason: format!("target {id} vanished while registering"),
-            });
-        };
         self.store
             .put(
                 &format!("{TARGETS}{id}"),
