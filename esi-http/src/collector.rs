@@ -203,6 +203,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tsdb_samples_render_with_the_recorded_names_and_tags() {
+        use esi_core::collector::TsdbSample;
+        let sample = |key: &str, dir: &str, value: f64| TsdbSample {
+            target: "t-1".into(),
+            key: key.into(),
+            metric: "traffic.bytes".into(),
+            tags: [("resource_id", "p\"1"), ("direction", dir)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            value,
+        };
+        let text = render_tsdb(&[
+            sample("traffic.in", "in", 7000000012345.0),
+            sample("traffic.out", "out", 14.0),
+        ]);
+        assert_eq!(
+            text.matches("# TYPE traffic_bytes gauge").count(),
+            1,
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "traffic_bytes{direction=\"in\",key=\"traffic.in\",resource_id=\"p\\\"1\",target=\"t-1\"} 7000000012345\n"
+            ),
+            "{text}"
+        );
+        assert_eq!(prometheus_name("cpu.user"), "cpu_user");
+        assert_eq!(prometheus_name("9x"), "_9x");
+    }
+
+    #[test]
     fn masks_every_secret_member() {
         let mut v = json!({"properties": {"community_name": "c0mm", "device_ip": "1.2.3.4",
             "primary": {"password": "pw", "login": "esi"}}, "list": [{"auth_token": "t"}]});
