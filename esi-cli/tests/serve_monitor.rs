@@ -178,7 +178,10 @@ impl Setup {
 
 /// Every change under `/monitoring/`, with its wall-clock time.
 #[derive(Clone, Default)]
-struct History(Arc<Mutex<Vec<(f64, String, Option<Value>)>>>);
+struct History(Arc<Mutex<Vec<Change>>>);
+
+/// (wall-clock seconds, key, value or `None` for a delete).
+type Change = (f64, String, Option<Value>);
 
 impl History {
     async fn follow(store: &EtcdStore) -> History {
