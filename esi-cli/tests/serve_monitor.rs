@@ -5,7 +5,7 @@
 //! Needs etcd and the SNMP agents:
 //! `bash .ci/services/10-etcd.sh start` (ETCD_ENDPOINTS) and `bash .ci/services/40-snmp.sh start`
 //! (SNMPD_ENDPOINT, SNMPSIM_ENDPOINT, SNMP_V3_USER, SNMP_V3_AUTH, SNMP_V3_PRIV,
-//! SNMPSIM_V3_CONTEXT). snmpsim rows 7 (ae0.100) and 8 (ae0.200) belong to these tests.
+//! SNMPSIM_V3_CONTEXT). snmpsim rows 3 (ge-0/0/0), 7 (ae0.100) and 8 (ae0.200) belong to these tests.
 
 use esi_core::store::{Store, WatchEvent};
 use esi_etcd::{EtcdConfig, EtcdStore};
@@ -76,13 +76,13 @@ fn set_oper_status(index: u32, value: u32) {
     );
 }
 
-/// Puts the rows back up whatever happens.
-struct Rows(Vec<u32>);
+/// Puts the rows back (row, ifOperStatus) whatever happens.
+struct Rows(Vec<(u32, u32)>);
 
 impl Drop for Rows {
     fn drop(&mut self) {
-        for r in &self.0 {
-            set_oper_status(*r, 1);
+        for (r, v) in &self.0 {
+            set_oper_status(*r, *v);
         }
     }
 }
@@ -348,7 +348,7 @@ async fn snmp_targets_through_the_daemon_up_down_hold_and_fail() {
     let setup = Setup::new("monitor-snmp", &devices);
     set_oper_status(7, 1);
     set_oper_status(8, 1);
-    let _rows = Rows(vec![7, 8]);
+    let _rows = Rows(vec![(7, 1), (8, 1)]);
     let store = setup.store().await;
     let history = History::follow(&store).await;
     let interval = 1.0;
@@ -634,8 +634,8 @@ async fn two_daemons_divide_200_targets_and_take_over_after_sigkill() {
         "monitor-shared",
         &format!("[[device]]\ndevice_ip = \"10.30.0.1\"\naddress = \"{sim}\"\n"),
     );
-    set_oper_status(8, 1);
-    let _rows = Rows(vec![8]);
+    set_oper_status(3, 1);
+    let _rows = Rows(vec![(3, 2)]);
     let store = setup.store().await;
     let history = History::follow(&store).await;
     let (ttl, interval) = (3.0, 1.0);
@@ -670,7 +670,7 @@ async fn two_daemons_divide_200_targets_and_take_over_after_sigkill() {
                 "snmp_ports_status",
                 "10.30.0.1",
                 "public",
-                "ae0.200",
+                "ge-0/0/0",
                 None,
             ),
         )
@@ -714,7 +714,7 @@ async fn two_daemons_divide_200_targets_and_take_over_after_sigkill() {
     let _ = a.child.wait();
     let killed = unix_now();
     eprintln!("killed mon-a at {killed:.3}");
-    set_oper_status(8, 2);
+    set_oper_status(3, 2);
     let t0 = Instant::now();
     loop {
         let down = history
