@@ -775,3 +775,136 @@ async fn two_daemons_divide_200_targets_and_take_over_after_sigkill() {
     eprintln!("split {share:?}; after SIGKILL every target DOWN within {worst:.2} s");
     drop(b);
 }
+
+/// `esi netsim` routers on consecutive ports from a free one.
+struct Netsim(Child);
+
+impl Drop for Netsim {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bgp_pool_status_through_netconf_routers() {
+    use esi_core::device::{ConfigChange, Credentials, DeviceAddress, DeviceRegistry};
+    use esi_core::secret::Secret;
+    use esi_netconf::{HostKeyPolicy, NetconfOptions, NetconfRegistry};
+    use std::io::BufRead;
+
+    // two simulated Junos routers over NETCONF/SSH
+    let first = free_tcp_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_esi"))
+        .args([
+            "netsim",
+            "--routers",
+            "2",
+            "--listen",
+            &format!("127.0.0.1:{first}"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("esi netsim starts");
+    let out = child.stdout.take().expect("stdout");
+    let _netsim = Netsim(child);
+    let mut ports = Vec::new();
+    for line in std::io::BufReader::new(out).lines().take(2) {
+        let line = line.expect("netsim prints its routers");
+        let port = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|p| p.parse::<u16>().ok())
+            .unwrap_or_else(|| panic!("netsim line {line}"));
+        ports.push(port);
+    }
+    // the primary has the BGP neighbor in the instance; the secondary is asked with a wrong
+    // password
+    let registry =
+        NetconfRegistry::new(NetconfOptions::default().with_host_keys(HostKeyPolicy::Insecure));
+    let login = |pw: &str| Credentials::Login {
+        username: "esi".into(),
+        password: Secret::new(pw.to_string()),
+    };
+    let r1 = registry
+        .connect(
+            &DeviceAddress {
+                host: "127.0.0.1".into(),
+                port: Some(ports[0]),
+            },
+            &login("esi"),
+        )
+        .await
+        .expect("r1 over NETCONF");
+    r1.load_config(&ConfigChange {
+        resource: "test".into(),
+        merge_text: "routing-instances {\n vrf1 {\n  protocols {\n   bgp {\n    group g1 {\n     neighbor 192.168.8.1;\n    }\n   }\n  }\n }\n}\n".into(),
+        ..ConfigChange::default()
+    })
+    .await
+    .expect("commit on r1");
+
+    let port = free_tcp_port();
+    let dir = std::env::temp_dir().join(unique("monitor-bgp"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let log = dir.join("serve.log");
+    let daemon = Daemon {
+        child: Command::new(env!("CARGO_BIN_EXE_esi"))
+            .args([
+                "serve",
+                "--name",
+                "bgp",
+                "--roles",
+                "monitor",
+                "--devices",
+                "netconf",
+                "--netconf-insecure",
+                "--monitoring",
+                "snmp",
+                "--monitor-interval",
+                "1",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .env_remove("ESI_ETCD_ENDPOINTS")
+            .env("ESI_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("esi serve starts"),
+        port,
+        log,
+    };
+    let http = reqwest::Client::new();
+    wait_http(&http, daemon.port).await;
+    let end = |p: u16, pw: &str, peer: &str| json!({"host": "127.0.0.1", "port": p, "login": "esi", "password": pw, "peer_address": peer});
+    let doc = post(
+        &http,
+        daemon.port,
+        &json!({"type": "bgp_pool", "resource_type": "vpn_interfaces", "resource_id": "v1",
+                "tenant_id": "t", "version": 1, "field_name": "status",
+                "properties": {"instance": "vrf1",
+                               "primary": end(ports[0], "esi", "192.168.8.1"),
+                               "secondary": end(ports[1], "not-the-password", "192.168.8.5")},
+                "syncer_properties": {"etcd": {"status": {"key": "status"}}}}),
+    )
+    .await;
+    let id = doc["id"].as_str().expect("id").to_string();
+    let want = json!({"primary": "ESTABLISHED", "secondary": "FAIL"});
+    let t0 = Instant::now();
+    loop {
+        let (_, doc) = get_target(&http, daemon.port, &id).await;
+        if doc["values"][0]["value"] == want {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "bgp_pool status {doc}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let text = std::fs::read_to_string(&daemon.log).unwrap_or_default();
+    assert!(!text.contains("not-the-password"), "a password in the log");
+}
