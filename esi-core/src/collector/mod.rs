@@ -445,7 +445,10 @@ impl Collector {
             reason: "stored target without an id".into(),
         })?;
         let created = target.created_at.unwrap_or_else(|| self.clock.now());
-        let sync = EtcdSync::new(&target, etcd_value)?;
+        let mut sync = EtcdSync::new(&target, etcd_value)?;
+        if let Some(s) = sync.as_mut() {
+            s.resume();
+        }
         let mut response = doc.clone();
         redact(&mut response);
         let mut body = doc.clone();
@@ -919,6 +922,55 @@ impl Collector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_adopted_target_keeps_its_hold_unless_a_positive_status_was_published() {
+        use crate::device::SimFabric;
+        let clock = Arc::new(ManualClock::new(
+            Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
+        ));
+        let c = Collector::new(
+            Arc::new(SimFabric::auto()),
+            clock.clone(),
+            CollectorConfig {
+                interval_secs: 10.0,
+                ..CollectorConfig::default()
+            },
+        );
+        let doc = |rid: &str| {
+            json!({"type": "snmp_ports_status", "resource_type": "ports", "resource_id": rid,
+                   "version": 2, "field_name": "port", "id": format!("id-{rid}"),
+                   "created_at": "2026-01-01T00:00:00Z",
+                   "properties": {"community_name": "c", "device_ip": "10.0.0.1", "if_name": "nope-0/0/0"},
+                   "syncer_properties": {"etcd": {"status": {"key": "port"},
+                       "hold_options": {"positive_status": ["UP"], "time_seconds": 300}}}})
+        };
+        // a: nothing published yet: the failure is withheld inside the window
+        c.adopt(&doc("a"), None).unwrap();
+        // b: the previous poller published UP: the window is over, FAIL is written
+        c.adopt(&doc("b"), Some(json!({"port": "UP", "version": 2})))
+            .unwrap();
+        assert_eq!(c.target_ids(), vec!["id-a".to_string(), "id-b".to_string()]);
+        let mut writes = Vec::new();
+        for s in [10, 20] {
+            let now = Timestamp::parse("2026-01-01T00:00:00Z")
+                .unwrap()
+                .plus_seconds(f64::from(s));
+            writes.extend(c.poll(now).await);
+        }
+        let keys: Vec<String> = writes.iter().map(|w| w.to_json().to_string()).collect();
+        assert_eq!(writes.len(), 1, "{keys:?}");
+        assert!(
+            keys[0].contains("/monitoring/v2.0/ports/b") && keys[0].contains("FAIL"),
+            "{keys:?}"
+        );
+        // released targets are not polled and keep their key
+        assert!(c.release("id-b"));
+        assert!(c.stored_document("id-b").is_none());
+        assert!(c
+            .stored_document("id-a")
+            .is_some_and(|d| d["properties"]["community_name"] == json!("c")));
+    }
 
     #[test]
     fn formats_rfc3339() {
