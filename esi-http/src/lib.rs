@@ -20,6 +20,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use esi_core::collector::TargetService;
 use esi_core::runtime::metrics::Metrics;
 use std::future::Future;
 use std::sync::Arc;
@@ -46,6 +47,50 @@ async fn healthz(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "store unreachable\n")
     }
+}
+
+#[derive(Clone)]
+struct DaemonState {
+    metrics: Arc<Metrics>,
+    targets: Arc<dyn TargetService>,
+}
+
+async fn render_daemon_metrics(State(s): State<DaemonState>) -> impl IntoResponse {
+    let mut text = s.metrics.render();
+    text.push_str(&collector::render_tsdb(&s.targets.tsdb_samples()));
+    ([(header::CONTENT_TYPE, PROMETHEUS_TEXT)], text)
+}
+
+async fn daemon_healthz(State(s): State<DaemonState>) -> impl IntoResponse {
+    healthz(State(s.metrics)).await
+}
+
+/// The router of a process with the `monitor` role: `/metrics` (the daemon's metrics followed
+/// by the tsdb results of the targets polled here), `/healthz` and the CollectorAgent API
+/// (`/targets`) over `targets`.
+pub fn daemon_router(metrics: Arc<Metrics>, targets: Arc<dyn TargetService>) -> Router {
+    Router::new()
+        .route("/metrics", get(render_daemon_metrics))
+        .route("/healthz", get(daemon_healthz))
+        .with_state(DaemonState {
+            metrics,
+            targets: targets.clone(),
+        })
+        .merge(collector::targets_router(targets))
+}
+
+/// Serves `router` on `listener` until `shutdown` completes.
+pub async fn serve_router(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "serving HTTP");
+    }
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Serves the router on `listener` until `shutdown` completes.

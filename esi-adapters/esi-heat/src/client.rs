@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use esi_core::collector::Collector;
+use esi_core::collector::TargetService;
 use esi_core::device::DeviceRegistry;
 use esi_core::exec::stack::{StackOperation, StackRequest};
 use esi_core::heat::local::{MONITORING_TYPE, NETCONF_TYPE};
@@ -167,7 +167,7 @@ impl OpenStackHeat {
     pub fn with_device_plugins(
         self,
         devices: Arc<dyn DeviceRegistry>,
-        collector: Arc<Collector>,
+        collector: Arc<dyn TargetService>,
     ) -> Self {
         self.with_plugin(NETCONF_TYPE, Arc::new(NetconfPlugin::new(devices)))
             .with_plugin(MONITORING_TYPE, Arc::new(MonitoringPlugin::new(collector)))

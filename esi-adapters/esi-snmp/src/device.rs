@@ -25,6 +25,9 @@ pub struct InterfaceCounters {
     pub out_octets: u64,
 }
 
+/// Interfaces asked per GET PDU by [`SnmpDevice::oper_statuses`].
+pub const BATCH: usize = 32;
+
 /// One SNMP agent (a router, switch, firewall …) polled by the collector.
 #[derive(Debug)]
 pub struct SnmpDevice {
@@ -153,6 +156,63 @@ impl SnmpDevice {
         }
     }
 
+    /// `ifOperStatus` of every name in `names` with one GET per [`BATCH`] interfaces (the
+    /// recorded "pool": every port target of a device polled in one iteration). Names missing
+    /// from the cached ifName map, and rows that vanished, are asked again one by one (which
+    /// walks the map again).
+    pub async fn oper_statuses(&self, names: &[String]) -> Vec<Result<OperStatus, DeviceError>> {
+        let mut out: Vec<Option<Result<OperStatus, DeviceError>>> = vec![None; names.len()];
+        let cached = self.if_index.lock().await.clone();
+        let map = match cached {
+            Some(m) => m,
+            None => match self.refresh_interfaces().await {
+                Ok(m) => m,
+                Err(e) => {
+                    let e = to_device_error(&self.name, e);
+                    return names.iter().map(|_| Err(e.clone())).collect();
+                }
+            },
+        };
+        let known: Vec<(usize, u64)> = names
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| map.get(n).map(|idx| (i, *idx)))
+            .collect();
+        for chunk in known.chunks(BATCH) {
+            let oids: Vec<Oid> = chunk
+                .iter()
+                .map(|(_, idx)| known::if_oper_status().child(*idx))
+                .collect();
+            match self.client.get(&oids).await {
+                Ok(values) if values.len() == oids.len() => {
+                    for ((i, _), (_, v)) in chunk.iter().zip(values) {
+                        if !v.is_exception() {
+                            out[*i] = Some(Ok(match v.as_i64() {
+                                Some(1) => OperStatus::Up,
+                                _ => OperStatus::Down,
+                            }));
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let e = to_device_error(&self.name, e);
+                    for (i, _) in chunk {
+                        out[*i] = Some(Err(e.clone()));
+                    }
+                }
+            }
+        }
+        let mut result = Vec::with_capacity(names.len());
+        for (name, r) in names.iter().zip(out) {
+            result.push(match r {
+                Some(r) => r,
+                None => self.oper_status(name).await,
+            });
+        }
+        result
+    }
+
     /// `ifOperStatus` of `if_name` (1 → up, anything else → down).
     pub async fn oper_status(&self, if_name: &str) -> Result<OperStatus, DeviceError> {
         let v = self
@@ -262,6 +322,27 @@ impl Device for SnmpDevice {
             .await
             .map(|_| ())
             .map_err(|e| to_device_error(&self.name, e))
+    }
+
+    async fn interface_statuses(&self, names: &[String]) -> Vec<Result<OperStatus, DeviceError>> {
+        self.oper_statuses(names).await
+    }
+
+    async fn metrics(
+        &self,
+        target_type: &str,
+        interface: Option<&str>,
+    ) -> Result<Vec<(String, f64)>, DeviceError> {
+        match (target_type, interface) {
+            ("snmp_ports" | "snmp_ports_metric", Some(name)) => {
+                let c = self.counters(name).await?;
+                Ok(vec![
+                    ("traffic.in".into(), c.in_octets as f64),
+                    ("traffic.out".into(), c.out_octets as f64),
+                ])
+            }
+            _ => self.device_metrics(target_type).await,
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod cluster;
 pub mod conformance;
 pub mod expand;
+pub mod monitoring;
 pub mod netsim;
 pub mod plan;
 pub mod run;

@@ -3,15 +3,18 @@
 //! (esi-http) and stops gracefully on SIGTERM/SIGINT.
 
 use crate::backend;
+use crate::commands::monitoring::{MonitorArgs, MonitorSettings};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use esi_core::clock::SystemClock;
-use esi_core::collector::Collector;
+use esi_core::collector::{Collector, TargetService};
 use esi_core::device::{DeviceRegistry, SimFabric};
-use esi_core::heat::Heat;
+use esi_core::heat::local::{MONITORING_TYPE, NETCONF_TYPE};
+use esi_core::heat::plugins::{MonitoringPlugin, NetconfPlugin};
+use esi_core::heat::{Heat, LocalHeat};
 use esi_core::runtime::driver::{Driver, DriverConfig, Roles};
-use esi_core::runtime::embedded::LocalBackends;
 use esi_core::runtime::metrics::{MeteredDevices, MeteredHeat, Metrics};
+use esi_core::runtime::monitor::{SharedConfig, SharedTargets};
 use esi_core::secret::Secret;
 use esi_core::store::{MemoryStore, Store};
 use esi_core::Catalog;
@@ -135,6 +138,9 @@ pub struct ServeArgs {
     /// Timing scale for tests: every lease TTL (claims, leadership) in seconds.
     #[arg(long, env = "ESI_LEASE_TTL", hide = true)]
     pub lease_ttl: Option<f64>,
+    /// Monitoring (role `monitor`).
+    #[command(flatten)]
+    pub monitor: MonitorArgs,
 }
 
 /// The `--config` file.
@@ -204,6 +210,8 @@ pub struct Settings {
     pub name: String,
     /// Lease TTL override.
     pub lease_ttl: Option<Duration>,
+    /// Monitoring.
+    pub monitor: MonitorSettings,
 }
 
 fn parse_roles(list: &[String]) -> Result<Roles> {
@@ -293,6 +301,7 @@ impl ServeArgs {
             listen: self.listen.or(file.listen),
             name: self.name.or(file.name).unwrap_or_else(default_name),
             lease_ttl,
+            monitor: self.monitor.resolve()?,
         })
     }
 }
@@ -360,7 +369,6 @@ async fn serve(s: Settings) -> Result<()> {
         backend::etcd(&s.etcd).await?
     };
     let metrics = Arc::new(Metrics::new());
-    let (heat, collector) = backends(&s, &metrics)?;
     let mut config = DriverConfig {
         name: s.name.clone(),
         roles: s.roles,
@@ -371,9 +379,29 @@ async fn serve(s: Settings) -> Result<()> {
     if let Some(ttl) = s.lease_ttl {
         config = config.with_ttl(ttl);
     }
-    let driver = Driver::new(store, heat, Arc::new(Catalog::default()), config)
+    // on etcd the monitoring targets are stored and divided between the monitor processes
+    let shared_store = (!s.etcd.is_empty() && !s.monitor.local).then(|| {
+        (
+            store.clone(),
+            SharedConfig {
+                name: s.name.clone(),
+                ttl: config.claim_ttl,
+                refresh: config.claim_refresh,
+                resync: Duration::from_secs(300),
+            },
+        )
+    });
+    let (heat, collector, shared) = backends(&s, &metrics, shared_store)?;
+    let targets: Arc<dyn TargetService> = match &shared {
+        Some(t) => t.clone(),
+        None => collector.clone(),
+    };
+    let mut driver = Driver::new(store, heat, Arc::new(Catalog::default()), config)
         .with_collector(collector)
         .with_metrics(metrics.clone());
+    if let Some(t) = shared {
+        driver = driver.with_shared_targets(t);
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let http = match &s.listen {
         Some(addr) => {
@@ -381,9 +409,10 @@ async fn serve(s: Settings) -> Result<()> {
                 .await
                 .with_context(|| format!("listening on {addr}"))?;
             let mut rx = stop_rx.clone();
-            Some(tokio::spawn(esi_http::serve(
+            let router = esi_http::daemon_router(metrics, targets);
+            Some(tokio::spawn(esi_http::serve_router(
                 listener,
-                metrics,
+                router,
                 async move {
                     let _ = rx.wait_for(|s| *s).await;
                 },
@@ -401,9 +430,14 @@ async fn serve(s: Settings) -> Result<()> {
     Ok(())
 }
 
-/// The Heat and device backends the settings name, metered, with the collector their
-/// monitoring plug-in registers targets with.
-fn backends(s: &Settings, metrics: &Arc<Metrics>) -> Result<(Arc<dyn Heat>, Arc<Collector>)> {
+/// The Heat and device backends the settings name, metered; the collector; and, with a
+/// shared store, the target registry shared with the other processes (what the monitoring
+/// plug-in and the REST API register targets with).
+fn backends(
+    s: &Settings,
+    metrics: &Arc<Metrics>,
+    shared: Option<(Arc<dyn Store>, SharedConfig)>,
+) -> Result<Backends> {
     let seed = seed_of(&s.name);
     let registry: Arc<dyn DeviceRegistry> = match s.devices {
         DevicesKind::Sim => Arc::new(SimFabric::auto()),
@@ -445,9 +479,31 @@ fn backends(s: &Settings, metrics: &Arc<Metrics>) -> Result<(Arc<dyn Heat>, Arc<
             Arc::new(NetconfRegistry::new(options))
         }
     };
+    let polled: Arc<dyn DeviceRegistry> = Arc::new(MeteredDevices::new(
+        s.monitor.registry(registry.clone())?,
+        metrics.clone(),
+    ));
     let registry: Arc<dyn DeviceRegistry> =
         Arc::new(MeteredDevices::new(registry, metrics.clone()));
-    let (collector, local) = LocalBackends::over(seed, Arc::new(SystemClock), registry.clone());
+    let collector = Arc::new(Collector::new(
+        polled,
+        Arc::new(SystemClock),
+        s.monitor.collector_config(seed, s.listen.as_deref()),
+    ));
+    let shared = shared
+        .map(|(store, config)| Arc::new(SharedTargets::new(store, collector.clone(), config)));
+    let targets: Arc<dyn TargetService> = match &shared {
+        Some(t) => t.clone(),
+        None => collector.clone(),
+    };
+    let local: Arc<dyn Heat> = Arc::new(
+        LocalHeat::new(seed)
+            .with_plugin(NETCONF_TYPE, Arc::new(NetconfPlugin::new(registry.clone())))
+            .with_plugin(
+                MONITORING_TYPE,
+                Arc::new(MonitoringPlugin::new(targets.clone())),
+            ),
+    );
     let heat: Arc<dyn Heat> = match s.heat {
         HeatKind::Local => local,
         HeatKind::Openstack => {
@@ -464,14 +520,21 @@ fn backends(s: &Settings, metrics: &Arc<Metrics>) -> Result<(Arc<dyn Heat>, Arc<
             let heat = esi_heat::OpenStackHeat::new(config.device_resources(mode))
                 .context("--heat openstack")?;
             if plugins {
-                Arc::new(heat.with_device_plugins(registry, collector.clone()))
+                Arc::new(heat.with_device_plugins(registry, targets))
             } else {
                 Arc::new(heat)
             }
         }
     };
-    Ok((Arc::new(MeteredHeat::new(heat, metrics.clone())), collector))
+    Ok((
+        Arc::new(MeteredHeat::new(heat, metrics.clone())),
+        collector,
+        shared,
+    ))
 }
+
+/// What [`backends`] wires.
+type Backends = (Arc<dyn Heat>, Arc<Collector>, Option<Arc<SharedTargets>>);
 
 fn seed_of(name: &str) -> u64 {
     name.bytes().fold(0x9e37_79b9_7f4a_7c15u64, |h, b| {
@@ -556,6 +619,7 @@ mod tests {
         let e = backends(
             &settings(HeatKind::Local, DevicesKind::Netconf, None, None),
             &metrics,
+            None,
         )
         .err()
         .expect("refused");
@@ -564,7 +628,8 @@ mod tests {
         let kh = std::env::temp_dir().join("esi-serve-known-hosts");
         assert!(backends(
             &settings(HeatKind::Local, DevicesKind::Netconf, Some(kh), None),
-            &metrics
+            &metrics,
+            None
         )
         .is_ok());
         // A device map alone (fingerprints pinned in it) is enough; a bad one names its line.
@@ -586,7 +651,8 @@ mod tests {
                 None,
                 Some("http://127.0.0.1:1/v1/admin")
             ),
-            &metrics
+            &metrics,
+            None
         )
         .is_ok());
         let file_cfg = file("heat = \"openstack\"\ndevices = \"netconf\"\ndevice_resources = \"heat\"\nnetconf_insecure = true\n");

@@ -330,6 +330,28 @@ pub trait Device: Send + Sync {
 
     /// Reachability (SNMP `sysUpTime`).
     async fn ping(&self) -> Result<(), DeviceError>;
+
+    /// Operational status of several interfaces in one go (one request where the transport
+    /// allows it: an SNMP agent answers one GET). The default asks one by one.
+    async fn interface_statuses(&self, names: &[String]) -> Vec<Result<OperStatus, DeviceError>> {
+        let mut out = Vec::with_capacity(names.len());
+        for n in names {
+            out.push(self.interface_status(n).await);
+        }
+        out
+    }
+
+    /// The tsdb results of a monitoring target of type `target_type` (monitoring.md §5: report
+    /// keys such as `traffic.in`, `cpu.user`, `tcp.active`), for `interface` when the type is a
+    /// port type. The default (a device without counters) reports nothing.
+    async fn metrics(
+        &self,
+        target_type: &str,
+        interface: Option<&str>,
+    ) -> Result<Vec<(String, f64)>, DeviceError> {
+        let _ = (target_type, interface);
+        Ok(Vec::new())
+    }
 }
 
 /// Resolves the device an address names and opens (or reuses) a session.

@@ -11,7 +11,7 @@
 //!   deleted (containers left empty are pruned), except statements another live
 //!   NetconfNamedConfigs resource of this plug-in also configured on the same device.
 //! * [`MonitoringPlugin`] — `ESI::Monitoring::MonitoringTarget`: registers the resolved
-//!   properties with the [`Collector`]; any property change **replaces** the target (a new id,
+//!   properties with the [`Collector`](crate::collector::Collector); any property change **replaces** the target (a new id,
 //!   monitoring.md §1); delete unregisters it (an unknown id is success). Attributes are the
 //!   agent's response (`id`, `link`, `created_at`, …, secrets masked).
 //! * [`GenericPlugin`] — every other type: succeeds; the reference is the `uuid` property when
@@ -27,7 +27,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
-use crate::collector::{Collector, CollectorError};
+use crate::collector::{CollectorError, TargetService};
 use crate::device::{
     load_with_retry, statement_paths, ConfigChange, Credentials, DeviceAddress, DeviceError,
     DeviceRegistry, RetryPolicy,
@@ -451,15 +451,21 @@ impl ResourcePlugin for NetconfPlugin {
     }
 }
 
-/// `ESI::Monitoring::MonitoringTarget` through a [`Collector`].
-#[derive(Debug)]
+/// `ESI::Monitoring::MonitoringTarget` through a [`Collector`](crate::collector::Collector) (or any [`TargetService`],
+/// e.g. the registry shared between processes).
 pub struct MonitoringPlugin {
-    collector: Arc<Collector>,
+    collector: Arc<dyn TargetService>,
+}
+
+impl std::fmt::Debug for MonitoringPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MonitoringPlugin").finish_non_exhaustive()
+    }
 }
 
 impl MonitoringPlugin {
     /// A plug-in registering targets with `collector`.
-    pub fn new(collector: Arc<Collector>) -> Self {
+    pub fn new(collector: Arc<dyn TargetService>) -> Self {
         MonitoringPlugin { collector }
     }
 }
@@ -480,7 +486,7 @@ impl ResourcePlugin for MonitoringPlugin {
                 resources: &empty,
             },
         )?;
-        let response = self.collector.register(&body)?;
+        let response = self.collector.create(&body).await?;
         let id = response
             .get("id")
             .and_then(Value::as_str)
@@ -500,7 +506,7 @@ impl ResourcePlugin for MonitoringPlugin {
         current: &ResourceState,
         _properties: &Value,
     ) -> Result<(), PluginError> {
-        self.collector.unregister(&current.physical_id);
+        self.collector.remove(&current.physical_id).await?;
         Ok(())
     }
 }

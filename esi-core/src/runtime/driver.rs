@@ -25,6 +25,7 @@
 use super::api::Api;
 use super::manager::{Manager, ManagerConfig};
 use super::metrics::Metrics;
+use super::monitor::SharedTargets;
 use super::stored::{is_catalog_key, load_catalog};
 use super::worker::{Worker, WorkerConfig};
 use super::{RuntimeError, SimRng};
@@ -161,6 +162,7 @@ pub struct Driver {
     heat: Arc<dyn Heat>,
     catalog: Arc<Catalog>,
     collector: Option<Arc<Collector>>,
+    shared_targets: Option<Arc<SharedTargets>>,
     clock: Arc<dyn Clock>,
     config: DriverConfig,
     metrics: Arc<Metrics>,
@@ -206,6 +208,7 @@ impl Driver {
             heat,
             catalog,
             collector: None,
+            shared_targets: None,
             clock: Arc::new(SystemClock),
             config,
             metrics: Arc::new(Metrics::new()),
@@ -215,6 +218,14 @@ impl Driver {
     /// Adds the monitoring side (polled by the `monitor` role).
     pub fn with_collector(mut self, collector: Arc<Collector>) -> Self {
         self.collector = Some(collector);
+        self
+    }
+
+    /// Monitoring targets shared with the other processes through the store: the `monitor`
+    /// role joins the membership and polls its share of them (through `shared`'s collector).
+    pub fn with_shared_targets(mut self, shared: Arc<SharedTargets>) -> Self {
+        self.collector = Some(shared.collector());
+        self.shared_targets = Some(shared);
         self
     }
 
@@ -277,6 +288,9 @@ impl Driver {
             )));
         }
         if cfg.roles.monitor {
+            if let Some(t) = self.shared_targets.clone() {
+                rest.push(tokio::spawn(t.run(rest_rx.clone())));
+            }
             if let Some(c) = self.collector.clone() {
                 rest.push(tokio::spawn(monitor_task(
                     c,
@@ -544,26 +558,46 @@ async fn monitor_task(c: Arc<Collector>, shared: Arc<Shared>, mut stop: watch::R
             }
             None => interval.min(Duration::from_secs(1)),
         };
-        if pause(wait, &mut stop).await {
-            return;
+        tokio::select! {
+            stopped = pause(wait, &mut stop) => if stopped { return },
+            _ = c.changed() => continue,
         }
-        for w in c.poll(shared.clock.now()).await {
-            let r = match &w {
-                MonitoringWrite::Set { key, .. } => {
-                    let text = w.etcd_text().unwrap_or_default();
-                    shared
-                        .store
+        let writes = c.poll(shared.clock.now()).await;
+        apply_monitoring(shared.store.as_ref(), &writes).await;
+    }
+}
+
+/// Applies the collector's writes to the store (monitoring.md §4.3): a `Set` reads the key
+/// first and writes only when it is absent or holds something else, so a target taken over by
+/// another process never writes the same document twice; a `Delete` removes the key.
+pub async fn apply_monitoring(store: &dyn Store, writes: &[MonitoringWrite]) -> usize {
+    let mut written = 0;
+    for w in writes {
+        let r = match w {
+            MonitoringWrite::Set { key, value, .. } => {
+                let text = w.etcd_text().unwrap_or_default();
+                match store.get(key).await {
+                    Ok(Some(kv))
+                        if serde_json::from_str::<serde_json::Value>(&kv.value)
+                            .ok()
+                            .as_ref()
+                            == Some(value) =>
+                    {
+                        Ok(())
+                    }
+                    _ => store
                         .put(key, &text, PutMode::Overwrite, None)
                         .await
-                        .map(|_| ())
+                        .map(|_| written += 1),
                 }
-                MonitoringWrite::Delete { key } => shared.store.delete(key, None).await.map(|_| ()),
-            };
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "monitoring write failed");
             }
+            MonitoringWrite::Delete { key } => store.delete(key, None).await.map(|_| ()),
+        };
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "monitoring write failed");
         }
     }
+    written
 }
 
 /// Follows every change: keeps the job-queue gauges, wakes idle workers when a job becomes

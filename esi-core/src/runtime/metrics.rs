@@ -371,6 +371,20 @@ impl Device for MeteredDevice {
         let r = self.inner.ping().await;
         self.done("ping", t, r)
     }
+    async fn interface_statuses(&self, names: &[String]) -> Vec<Result<OperStatus, DeviceError>> {
+        let t = Instant::now();
+        let r = self.inner.interface_statuses(names).await;
+        self.done("interface_statuses", t, r)
+    }
+    async fn metrics(
+        &self,
+        target_type: &str,
+        interface: Option<&str>,
+    ) -> Result<Vec<(String, f64)>, DeviceError> {
+        let t = Instant::now();
+        let r = self.inner.metrics(target_type, interface).await;
+        self.done("metrics", t, r)
+    }
 }
 
 #[cfg(test)]

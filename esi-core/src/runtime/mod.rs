@@ -14,6 +14,7 @@ pub mod driver;
 pub mod embedded;
 pub mod manager;
 pub mod metrics;
+pub mod monitor;
 pub mod sim;
 pub mod stored;
 pub mod worker;

@@ -261,6 +261,21 @@ impl EtcdSync {
         })
     }
 
+    /// For a target taken over from another process: if the key already holds a positive
+    /// status of this target's version (written by the previous poller), its hold window has
+    /// ended (monitoring.md §4.4: the first positive write ends it).
+    pub fn resume(&mut self) {
+        let published = match &self.current {
+            Some(v) if v.get("version") == Some(&self.version) => v.get(&self.status_key),
+            _ => None,
+        };
+        if let (Some(status), Some(hold)) = (published, &self.hold) {
+            if hold.positive.is_positive(status) {
+                self.hold = None;
+            }
+        }
+    }
+
     /// The target is deleted: delete the key if present.
     pub fn delete(&mut self) -> Option<MonitoringWrite> {
         self.deleted = true;
