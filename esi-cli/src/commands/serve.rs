@@ -636,10 +636,10 @@ mod tests {
         let map = file("192.0.2.11 127.0.0.1:27000 SHA256:abc\n");
         let mut s = settings(HeatKind::Local, DevicesKind::Netconf, None, None);
         s.device_map = Some(map.clone());
-        assert!(backends(&s, &metrics).is_ok());
+        assert!(backends(&s, &metrics, None).is_ok());
         let bad = file("192.0.2.11 127.0.0.1\n");
         s.device_map = Some(bad.clone());
-        let e = backends(&s, &metrics).err().expect("bad map refused");
+        let e = backends(&s, &metrics, None).err().expect("bad map refused");
         assert!(format!("{e:#}").contains("line 1"), "{e:#}");
         let _ = std::fs::remove_file(map);
         let _ = std::fs::remove_file(bad);
