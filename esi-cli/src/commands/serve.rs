@@ -110,6 +110,9 @@ pub struct ServeArgs {
     /// Timing scale for tests: every lease TTL (claims, leadership) in seconds.
     #[arg(long, env = "ESI_LEASE_TTL", hide = true)]
     pub lease_ttl: Option<f64>,
+    /// etcd TLS and user.
+    #[command(flatten)]
+    pub access: backend::EtcdAccess,
 }
 
 /// The `--config` file.
@@ -197,6 +200,7 @@ fn parse_roles(list: &[String]) -> Result<Roles> {
 impl ServeArgs {
     /// Merges flags/env (already in `self`) over the config file.
     pub fn resolve(self) -> Result<Settings> {
+        backend::set_access(self.access.clone());
         let file: FileConfig = match &self.config {
             Some(p) => {
                 let text = std::fs::read_to_string(p)

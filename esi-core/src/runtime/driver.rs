@@ -379,7 +379,7 @@ async fn reader_task(mut api: Api, mut stop: watch::Receiver<bool>) {
 async fn manager_task(mut m: Manager, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let cfg = &shared.config;
     let mut refreshed = Instant::now();
-    let mut refused_seen = 0;
+    let (mut refused_seen, mut fenced_seen) = (0, 0);
     loop {
         if *stop.borrow() {
             break;
@@ -400,6 +400,10 @@ async fn manager_task(mut m: Manager, shared: Arc<Shared>, mut stop: watch::Rece
             .metrics
             .add_refused_writes(m.refused_writes() - refused_seen);
         refused_seen = m.refused_writes();
+        shared
+            .metrics
+            .add_fenced_writes(m.fenced_writes() - fenced_seen);
+        fenced_seen = m.fenced_writes();
         match r {
             Ok(true) => continue,
             Ok(false) => {}
