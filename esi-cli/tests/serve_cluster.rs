@@ -13,8 +13,8 @@
 mod common;
 
 use common::{
-    count_by, curl_json, parse_rfc3339, signal, tempdir, unique, wait_exit, wait_until, Cluster,
-    Daemon,
+    base64, count_by, curl_json, exclusive, parse_rfc3339, signal, tempdir, unique, wait_exit,
+    wait_until, Cluster, Daemon,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -133,6 +133,7 @@ fn two_daemons_process_a_500_resource_world_through_kills_and_an_etcd_member_res
         .ok()
         .filter(|s| !s.is_empty())
         .expect(NEEDS_HEAT);
+    let _one_at_a_time = exclusive();
     let c = Cluster::new("world");
     let tag = unique();
     let dir = tempdir(&format!("cluster-world-{tag}"));
@@ -362,27 +363,6 @@ fn metric(port: u16, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("{name} not in /metrics of :{port}: {text}"))
 }
 
-fn base64(text: &str) -> Vec<u8> {
-    let val = |c: u8| match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    };
-    let (mut out, mut acc, mut bits) = (Vec::new(), 0u32, 0);
-    for v in text.bytes().filter_map(val) {
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
-}
-
 /// Every write etcd applied under `ns` from revision `from` on, grouped by revision: the
 /// `put:KEY:HASH` / `delete:KEY` items (keys without the namespace) of each revision.
 fn history(eps: &str, ns: &str, from: i64) -> BTreeMap<i64, Vec<String>> {
@@ -438,12 +418,13 @@ fn fenced_lines(log: &Path, msg: &str) -> Vec<(f64, String)> {
 #[test]
 #[ignore = "needs etcd: bash .ci/services/10-etcd.sh start"]
 fn a_leader_paused_past_its_lease_has_every_write_refused_after_it_resumes() {
+    let _one_at_a_time = exclusive();
     let c = Cluster::new("fence");
     let dir = tempdir(&format!("cluster-fence-{}", unique()));
     let file = dir.join("world.json");
     let doc = esi_core::generate::world_document(400);
     std::fs::write(&file, serde_json::to_vec(&doc).expect("json")).expect("world file");
-    let ttl = 2.0_f64;
+    let ttl = TTL;
     let ttl_arg = ttl.to_string();
     let names = ["f-a", "f-b"];
     let ports = [free_port(), free_port()];
@@ -492,11 +473,8 @@ fn a_leader_paused_past_its_lease_has_every_write_refused_after_it_resumes() {
             || (c.leader().as_deref() == Some(other)).then(|| stopped.elapsed()),
         );
         std::thread::sleep(Duration::from_millis(500));
-        let rev_cont = c
-            .json(&["status", "--output", "json"])
-            .pointer("/status/revision")
-            .and_then(Value::as_i64)
-            .expect("etcd revision in esi status");
+        let rev_cont = c.leader_and_revision().1;
+        assert!(rev_cont > 0, "etcd revision");
         let cont_at = epoch(SystemTime::now());
         signal(&procs[i].0, "-CONT");
         std::thread::sleep(Duration::from_secs(3));
