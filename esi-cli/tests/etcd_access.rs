@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const NEEDS: &str = "needs the etcd and openssl binaries: bash .ci/services/10-etcd.sh start installs etcd";
+const NEEDS: &str =
+    "needs the etcd and openssl binaries: bash .ci/services/10-etcd.sh start installs etcd";
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -59,8 +60,19 @@ fn certificates(dir: &Path) {
         dir,
         "openssl",
         &[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
-            "ca.crt", "-days", "2", "-subj", "/CN=esi-test-ca",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=esi-test-ca",
         ],
     );
     for (name, cn) in [("server", "127.0.0.1"), ("client", "esi-client")] {
@@ -68,13 +80,32 @@ fn certificates(dir: &Path) {
             dir,
             "openssl",
             &[
-                "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &format!("{name}.key"),
-                "-out", &format!("{name}.csr"), "-subj", &format!("/CN={cn}"),
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/CN={cn}"),
             ],
         );
         let mut args = vec![
-            "x509", "-req", "-in", &format!("{name}.csr"), "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", &format!("{name}.crt"), "-days", "2",
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &format!("{name}.crt"),
+            "-days",
+            "2",
         ]
         .into_iter()
         .map(String::from)
@@ -103,8 +134,18 @@ fn etcd(dir: &Path, scheme: &str, extra: &[String]) -> (Reaped, String) {
     let child = cmd
         .args(["--name", "t", "--data-dir"])
         .arg(dir.join("data"))
-        .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
-        .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
+        .args([
+            "--listen-client-urls",
+            &url,
+            "--advertise-client-urls",
+            &url,
+        ])
+        .args([
+            "--listen-peer-urls",
+            &peer_url,
+            "--initial-advertise-peer-urls",
+            &peer_url,
+        ])
         .args(["--initial-cluster", &format!("t={peer_url}")])
         .args(["--logger", "zap", "--log-outputs", "stderr"])
         .args(extra)
@@ -212,7 +253,14 @@ fn serve_and_the_client_commands_reach_an_etcd_that_requires_client_certificates
             .spawn()
             .expect("esi serve"),
     );
-    let o = esi_tls(&["apply", "-f", "examples/vpn-gateway", "--wait", "--timeout", "120"]);
+    let o = esi_tls(&[
+        "apply",
+        "-f",
+        "examples/vpn-gateway",
+        "--wait",
+        "--timeout",
+        "120",
+    ]);
     assert!(o.status.success(), "apply --wait over TLS: {}", text(&o));
     let o = esi_tls(&["get", "--output", "json"]);
     let rows: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");

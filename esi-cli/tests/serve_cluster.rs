@@ -14,7 +14,7 @@ mod common;
 
 use common::{
     base64, count_by, curl_json, exclusive, parse_rfc3339, signal, tempdir, unique, wait_exit,
-    wait_until, Cluster, Daemon,
+    wait_until, Cluster, Daemon, MemberDown,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -204,8 +204,12 @@ fn two_daemons_process_a_500_resource_world_through_kills_and_an_etcd_member_res
         || c.leader().filter(|l| *l != leader),
     );
     let failover = killed.elapsed();
-    let logged = logged_at(&log(&new_leader), "became the job manager", epoch(killed_at))
-        .expect("the new leader logged its election");
+    let logged = logged_at(
+        &log(&new_leader),
+        "became the job manager",
+        epoch(killed_at),
+    )
+    .expect("the new leader logged its election");
     let logged_failover = logged - epoch(killed_at);
     eprintln!(
         "leader {leader} SIGKILLed; {new_leader} leads after {failover:?} (its log: {logged_failover:.2} s; lease TTL {TTL} s)"
@@ -216,7 +220,10 @@ fn two_daemons_process_a_500_resource_world_through_kills_and_an_etcd_member_res
     );
     // The killed process is restarted (a new instance, under a new name).
     let restarted = format!("{leader}-2");
-    procs.insert(restarted.clone(), c.serve(&args(&restarted), &log(&restarted)));
+    procs.insert(
+        restarted.clone(),
+        c.serve(&args(&restarted), &log(&restarted)),
+    );
 
     // 2. Kill a process that holds a job (the non-leader if it has one), then restart it.
     let (mid_job, jobs_held) = wait_until(Duration::from_secs(60), "a process mid-job", || {
@@ -241,7 +248,7 @@ fn two_daemons_process_a_500_resource_world_through_kills_and_an_etcd_member_res
 
     // 3. Stop one etcd member while the work goes on, then start it again.
     let before = final_count(&c);
-    c.member("stop-member", 2);
+    let member = MemberDown::stop(&c, 2);
     let stopped = Instant::now();
     wait_until(
         Duration::from_secs(120),
@@ -254,7 +261,7 @@ fn two_daemons_process_a_500_resource_world_through_kills_and_an_etcd_member_res
         before,
         final_count(&c)
     );
-    c.member("start-member", 2);
+    member.start();
 
     // Everything converges.
     let rows = wait_until(Duration::from_secs(600), "every resource final", || {
@@ -287,7 +294,9 @@ fn two_daemons_process_a_500_resource_world_through_kills_and_an_etcd_member_res
         .into_iter()
         .filter(|s| s["stack_name"].as_str().is_some_and(|n| n.contains(&tag)))
         .collect();
-    let per_name = count_by(&stacks, |s| s["stack_name"].as_str().unwrap_or("").to_string());
+    let per_name = count_by(&stacks, |s| {
+        s["stack_name"].as_str().unwrap_or("").to_string()
+    });
     let mut updated = 0;
     for (ty, id) in &expected {
         let name = format!("{ty}_{id}");
@@ -367,7 +376,16 @@ fn metric(port: u16, name: &str) -> u64 {
 /// `put:KEY:HASH` / `delete:KEY` items (keys without the namespace) of each revision.
 fn history(eps: &str, ns: &str, from: i64) -> BTreeMap<i64, Vec<String>> {
     let o = std::process::Command::new("timeout")
-        .args(["5", "etcdctl", "--endpoints", eps, "watch", "--prefix", "-w", "json"])
+        .args([
+            "5",
+            "etcdctl",
+            "--endpoints",
+            eps,
+            "watch",
+            "--prefix",
+            "-w",
+            "json",
+        ])
         .arg(format!("--rev={from}"))
         .arg(format!("{ns}/"))
         .env("ETCDCTL_API", "3")
@@ -380,16 +398,15 @@ fn history(eps: &str, ns: &str, from: i64) -> BTreeMap<i64, Vec<String>> {
         };
         for ev in v["Events"].as_array().into_iter().flatten() {
             let kv = &ev["kv"];
-            let key = String::from_utf8_lossy(&base64(kv["key"].as_str().unwrap_or("")))
-                .into_owned();
+            let key =
+                String::from_utf8_lossy(&base64(kv["key"].as_str().unwrap_or(""))).into_owned();
             let key = key.strip_prefix(ns).unwrap_or(&key).to_string();
             let rev = kv["mod_revision"].as_i64().unwrap_or(0);
             let item = if ev["type"] == 1 {
                 format!("delete:{key}")
             } else {
-                let value =
-                    String::from_utf8_lossy(&base64(kv["value"].as_str().unwrap_or("")))
-                        .into_owned();
+                let value = String::from_utf8_lossy(&base64(kv["value"].as_str().unwrap_or("")))
+                    .into_owned();
                 format!(
                     "put:{key}:{:016x}",
                     esi_core::runtime::manager::fnv1a(&value)
@@ -451,7 +468,11 @@ fn a_leader_paused_past_its_lease_has_every_write_refused_after_it_resumes() {
         })
         .collect();
     let out = c.esi(&["apply", "-f", file.to_str().expect("utf-8")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let mut attempts_after_resume = 0;
     let mut refused_total = 0;

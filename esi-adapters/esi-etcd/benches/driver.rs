@@ -64,11 +64,8 @@ async fn one_run(endpoints: &str, doc: &serde_json::Value) -> (f64, u64) {
     assert_eq!(wanted, N);
     let rev0 = store.revision().await.expect("revision");
     let t0 = Instant::now();
-    let (collector, heat) = LocalBackends::over(
-        run,
-        Arc::new(SystemClock),
-        Arc::new(SimFabric::auto()),
-    );
+    let (collector, heat) =
+        LocalBackends::over(run, Arc::new(SystemClock), Arc::new(SimFabric::auto()));
     let driver = Driver::new(
         store.clone(),
         heat,
@@ -91,7 +88,10 @@ async fn one_run(endpoints: &str, doc: &serde_json::Value) -> (f64, u64) {
             assert!(rows.iter().all(|r| !r.is_error()), "a resource failed");
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(300), "not final in 300 s");
+        assert!(
+            t0.elapsed() < Duration::from_secs(300),
+            "not final in 300 s"
+        );
     }
     let secs = t0.elapsed().as_secs_f64();
     let rev1 = store.revision().await.expect("revision");

@@ -124,7 +124,14 @@ impl Cluster {
     pub fn leader_and_revision(&self) -> (Option<String>, i64) {
         let o = Command::new("etcdctl")
             .env("ETCDCTL_API", "3")
-            .args(["--endpoints", &self.eps, "--command-timeout=5s", "get", "-w", "json"])
+            .args([
+                "--endpoints",
+                &self.eps,
+                "--command-timeout=5s",
+                "get",
+                "-w",
+                "json",
+            ])
             .arg(format!("{}/job_manager_id", self.ns))
             .output()
             .expect("etcdctl runs (installed with etcd-server by 10-etcd.sh)");
@@ -151,6 +158,35 @@ impl Cluster {
             .expect("bash runs")
             .success();
         assert!(ok, "{} {what} {n} failed", self.script.display());
+    }
+}
+
+/// A stopped etcd member, started again when dropped (also when the test fails).
+pub struct MemberDown<'a> {
+    cluster: &'a Cluster,
+    n: u8,
+}
+
+impl<'a> MemberDown<'a> {
+    /// Stops member `n` (`10-etcd.sh stop-member N`).
+    pub fn stop(cluster: &'a Cluster, n: u8) -> Self {
+        cluster.member("stop-member", n);
+        MemberDown { cluster, n }
+    }
+
+    /// Starts it again and waits until it is healthy.
+    pub fn start(self) {
+        drop(self);
+    }
+}
+
+impl Drop for MemberDown<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(&self.cluster.script)
+            .args(["start-member", &self.n.to_string()])
+            .stdout(Stdio::null())
+            .status();
     }
 }
 
@@ -262,10 +298,7 @@ pub fn parse_rfc3339(s: &str) -> Option<f64> {
 #[test]
 fn timestamps_parse() {
     assert_eq!(parse_rfc3339("1970-01-01T00:00:01.5Z"), Some(1.5));
-    assert_eq!(
-        parse_rfc3339("2026-12-03T13:44:11Z"),
-        Some(1_796_305_451.0)
-    );
+    assert_eq!(parse_rfc3339("2026-12-03T13:44:11Z"), Some(1_796_305_451.0));
 }
 
 /// Decodes standard base64 (etcdctl's JSON output).

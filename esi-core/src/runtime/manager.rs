@@ -238,7 +238,11 @@ impl Manager {
         let Some((config_watch, jobs_watch)) =
             self.leader.as_mut().and_then(|l| l.watches.as_mut())
         else {
-            return Ok(false);
+            // A resync that failed half-way (a watch could not be opened while an etcd member
+            // was down) left a leader without watches: it would never hear of a change again.
+            tracing::info!(manager = %self.name, "no watches after a failed resync: resyncing");
+            self.resync().await?;
+            return Ok(true);
         };
         let next = match config_watch.try_next() {
             Some(ev) => Some(ev),
