@@ -56,6 +56,9 @@ fn run(dir: &Path, program: &str, args: &[&str]) {
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, in `dir`.
 fn certificates(dir: &Path) {
     std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\n").expect("ext");
+    // rustls (webpki) only takes X.509 v3 certificates, also for the client's own: an
+    // extension makes openssl write v3.
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").expect("ext");
     run(
         dir,
         "openssl",
@@ -110,9 +113,7 @@ fn certificates(dir: &Path) {
         .into_iter()
         .map(String::from)
         .collect::<Vec<_>>();
-        if name == "server" {
-            args.extend(["-extfile".to_string(), "server.ext".to_string()]);
-        }
+        args.extend(["-extfile".to_string(), format!("{name}.ext")]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         run(dir, "openssl", &args);
     }
