@@ -57,11 +57,11 @@ async fn one_run(endpoints: &str, doc: &serde_json::Value) -> (f64, u64) {
     let mut set = ApplySet::default();
     set.add(doc, "generated").expect("world loads");
     client::apply(store.as_ref(), set).await.expect("applies");
-    let wanted: Vec<_> = client::get(store.as_ref(), None, None)
+    let applied = client::get(store.as_ref(), None, None)
         .await
         .expect("get")
         .len();
-    assert_eq!(wanted, N);
+    assert_eq!(applied, N);
     let rev0 = store.revision().await.expect("revision");
     let t0 = Instant::now();
     let (collector, heat) =
