@@ -90,6 +90,19 @@ impl Cluster {
         serde_json::from_slice(&o.stdout).expect("JSON output")
     }
 
+    /// Runs `esi ARGS` and parses its JSON output; `None` when the command fails.
+    pub fn try_json(&self, args: &[&str]) -> Option<Value> {
+        let o = self.esi(args);
+        if !o.status.success() {
+            eprintln!(
+                "(esi {args:?} failed: {})",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+            return None;
+        }
+        serde_json::from_slice(&o.stdout).ok()
+    }
+
     /// Starts `esi serve ARGS` with JSON logs (info) appended to `log`.
     pub fn serve(&self, args: &[String], log: &Path) -> Daemon {
         self.serve_filtered(args, log, "info")
