@@ -4,13 +4,15 @@
 //!
 //! ```no_run
 //! # async fn demo(store: std::sync::Arc<dyn esi_core::Store>,
-//! #               heat: std::sync::Arc<dyn esi_core::heat::Heat>) {
+//! #               heat: std::sync::Arc<dyn esi_core::heat::Heat>,
+//! #               stop: tokio::sync::oneshot::Receiver<()>) {
 //! use esi_core::runtime::driver::{Driver, DriverConfig};
 //! let driver = Driver::new(store, heat, Default::default(), DriverConfig::default());
-//! driver.run(async { let _ = tokio::signal::ctrl_c().await; }).await.ok();
+//! // `esi serve` passes a future that completes on SIGTERM/SIGINT (`tokio::signal`).
+//! driver.run(async { let _ = stop.await; }).await.ok();
 //! # }
 //! ```
-//! (`tokio::signal` is the caller's: esi-core does no I/O itself.)
+//! (Signals are the caller's: esi-core does no I/O itself.)
 //!
 //! Roles: `reader` (the API side: completes two-step deletes), `manager` (a leadership
 //! candidate; the leader expands changes into jobs, every write fenced by `/job_manager_id`),
