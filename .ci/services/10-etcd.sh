@@ -10,7 +10,8 @@
 # Knobs (not ETCD_*: etcd reads every ETCD_* variable as a flag and dies on a clash):
 #   CI_ETCD_PORT / CI_ETCD_PEER_PORT (23790 / 23800), CI_ETCD_CLUSTER_BASE (2379: members get
 #   client ports 23791..3 and peer ports 23801..3), CI_ETCD_DIR (/tmp/esi-ci-etcd).
-# Also installs protobuf-compiler and libprotobuf-dev: etcd-client generates its gRPC code at build time.
+# Also installs protobuf-compiler and libprotobuf-dev (etcd-client generates its gRPC code at build time),
+# etcdctl (the cluster tests read etcd's history with it) and openssl (esi-cli/tests/etcd_access.rs).
 set -euo pipefail
 
 PORT="${CI_ETCD_PORT:-23790}"
@@ -111,6 +112,7 @@ esac
 need=()
 command -v etcd >/dev/null || need+=(etcd-server)
 command -v etcdctl >/dev/null || need+=(etcd-client)
+command -v openssl >/dev/null || need+=(openssl)   # certificates of the etcd TLS test
 command -v protoc >/dev/null || need+=(protobuf-compiler)
 [[ -f /usr/include/google/protobuf/descriptor.proto ]] || need+=(libprotobuf-dev)
 ((${#need[@]} == 0)) || { echo "installing ${need[*]}" >&2; apt_install "${need[@]}"; }

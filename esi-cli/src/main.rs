@@ -219,6 +219,8 @@ struct Target {
     /// etcd endpoints (`http://127.0.0.1:2379[,...]`).
     #[arg(long, env = "ESI_ETCD_ENDPOINTS", value_delimiter = ',')]
     etcd: Vec<String>,
+    #[command(flatten)]
+    access: backend::EtcdAccess,
 }
 
 fn secs(t: Option<f64>) -> Option<std::time::Duration> {
@@ -232,6 +234,7 @@ where
     Fut: std::future::Future<Output = anyhow::Result<ExitCode>>,
 {
     commands::cluster::block_on(async move {
+        backend::set_access(target.access);
         let eps = backend::endpoints(&target.etcd);
         let store = backend::client_store(&eps).await?;
         f(store, eps).await

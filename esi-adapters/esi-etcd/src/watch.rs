@@ -162,10 +162,18 @@ struct Stream {
 }
 
 async fn open(store: &EtcdStore, prefix: &str, from: Revision) -> Result<Stream, StoreError> {
-    let mut c = store.client();
-    let opts = WatchOptions::new().with_prefix().with_start_revision(from);
-    let fut = c.watch(store.ns(prefix), Some(opts));
-    let stream = store.bounded("watch", fut).await?;
+    // Opening a watch is idempotent: sent again (to another member) when it could not be
+    // sent or met a transport error, like a read.
+    let key = store.ns(prefix);
+    let stream = store
+        .read("watch", |mut c| {
+            let key = key.clone();
+            async move {
+                let opts = WatchOptions::new().with_prefix().with_start_revision(from);
+                c.watch(key, Some(opts)).await
+            }
+        })
+        .await?;
     Ok(Stream { stream })
 }
 

@@ -141,6 +141,9 @@ pub struct ServeArgs {
     /// Monitoring (role `monitor`).
     #[command(flatten)]
     pub monitor: MonitorArgs,
+    /// etcd TLS and user.
+    #[command(flatten)]
+    pub access: backend::EtcdAccess,
 }
 
 /// The `--config` file.
@@ -242,6 +245,7 @@ fn parse_roles(list: &[String]) -> Result<Roles> {
 impl ServeArgs {
     /// Merges flags/env (already in `self`) over the config file.
     pub fn resolve(self) -> Result<Settings> {
+        backend::set_access(self.access.clone());
         let file: FileConfig = match &self.config {
             Some(p) => {
                 let text = std::fs::read_to_string(p)

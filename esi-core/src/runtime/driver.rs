@@ -4,13 +4,15 @@
 //!
 //! ```no_run
 //! # async fn demo(store: std::sync::Arc<dyn esi_core::Store>,
-//! #               heat: std::sync::Arc<dyn esi_core::heat::Heat>) {
+//! #               heat: std::sync::Arc<dyn esi_core::heat::Heat>,
+//! #               stop: tokio::sync::oneshot::Receiver<()>) {
 //! use esi_core::runtime::driver::{Driver, DriverConfig};
 //! let driver = Driver::new(store, heat, Default::default(), DriverConfig::default());
-//! driver.run(async { let _ = tokio::signal::ctrl_c().await; }).await.ok();
+//! // `esi serve` passes a future that completes on SIGTERM/SIGINT (`tokio::signal`).
+//! driver.run(async { let _ = stop.await; }).await.ok();
 //! # }
 //! ```
-//! (`tokio::signal` is the caller's: esi-core does no I/O itself.)
+//! (Signals are the caller's: esi-core does no I/O itself.)
 //!
 //! Roles: `reader` (the API side: completes two-step deletes), `manager` (a leadership
 //! candidate; the leader expands changes into jobs, every write fenced by `/job_manager_id`),
@@ -393,7 +395,7 @@ async fn reader_task(mut api: Api, mut stop: watch::Receiver<bool>) {
 async fn manager_task(mut m: Manager, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let cfg = &shared.config;
     let mut refreshed = Instant::now();
-    let mut refused_seen = 0;
+    let (mut refused_seen, mut fenced_seen) = (0, 0);
     loop {
         if *stop.borrow() {
             break;
@@ -414,6 +416,10 @@ async fn manager_task(mut m: Manager, shared: Arc<Shared>, mut stop: watch::Rece
             .metrics
             .add_refused_writes(m.refused_writes() - refused_seen);
         refused_seen = m.refused_writes();
+        shared
+            .metrics
+            .add_fenced_writes(m.fenced_writes() - fenced_seen);
+        fenced_seen = m.fenced_writes();
         match r {
             Ok(true) => continue,
             Ok(false) => {}

@@ -73,6 +73,8 @@ pub struct Manager {
     base_catalog: Arc<Catalog>,
     /// Fenced writes refused because the leadership was lost (a deposed leader's attempts).
     refused: u64,
+    /// Fenced writes attempted (sent to the store), refused or not.
+    fenced: u64,
     config: ManagerConfig,
     suffixes: Box<dyn SuffixSource + Send>,
     prefixes: BTreeMap<String, String>,
@@ -107,6 +109,7 @@ impl Manager {
             base_catalog: catalog.clone(),
             catalog,
             refused: 0,
+            fenced: 0,
             config,
             suffixes,
             prefixes,
@@ -143,6 +146,11 @@ impl Manager {
     /// Fenced writes refused so far because this manager was no longer the leader.
     pub fn refused_writes(&self) -> u64 {
         self.refused
+    }
+
+    /// Fenced writes attempted so far (each one transaction sent to the store).
+    pub fn fenced_writes(&self) -> u64 {
+        self.fenced
     }
 
     /// The catalog in use (the base merged with the stored schemas and templates).
@@ -230,7 +238,11 @@ impl Manager {
         let Some((config_watch, jobs_watch)) =
             self.leader.as_mut().and_then(|l| l.watches.as_mut())
         else {
-            return Ok(false);
+            // A resync that failed half-way (a watch could not be opened while an etcd member
+            // was down) left a leader without watches: it would never hear of a change again.
+            tracing::info!(manager = %self.name, "no watches after a failed resync: resyncing");
+            self.resync().await?;
+            return Ok(true);
         };
         let next = match config_watch.try_next() {
             Some(ev) => Some(ev),
@@ -498,6 +510,11 @@ impl Manager {
         let Some(l) = &self.leader else {
             return Err(RuntimeError::LostLeadership);
         };
+        self.fenced += 1;
+        // What the write was, for the log of a refused one: keys, and a hash of each value
+        // (values may carry secrets).
+        let summary: Vec<String> = ops.iter().map(op_summary).collect();
+        tracing::debug!(manager = %self.name, ops = %summary.join(" "), "fenced write");
         let r = self
             .store
             .txn(Txn {
@@ -513,7 +530,7 @@ impl Manager {
             Ok(())
         } else {
             self.refused += 1;
-            tracing::warn!(manager = %self.name, refused = self.refused, "fenced write refused: no longer the leader");
+            tracing::warn!(manager = %self.name, refused = self.refused, ops = %summary.join(" "), "fenced write refused: no longer the leader");
             Err(RuntimeError::LostLeadership)
         }
     }
@@ -813,4 +830,20 @@ impl Manager {
             .to_string();
         self.job_finished(id, &value).await
     }
+}
+
+/// `put:KEY:HASH` or `delete:KEY` (HASH: FNV-1a 64 of the value, hex), for logs.
+pub fn op_summary(op: &TxnOp) -> String {
+    match op {
+        TxnOp::Put { key, value, .. } => format!("put:{key}:{:016x}", fnv1a(value)),
+        TxnOp::Delete { key } => format!("delete:{key}"),
+        TxnOp::Get { key } => format!("get:{key}"),
+    }
+}
+
+/// FNV-1a 64 of `text`.
+pub fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }

@@ -45,6 +45,7 @@ pub struct Metrics {
     retries: AtomicU64,
     leader: AtomicI64,
     refused_writes: AtomicU64,
+    fenced_writes: AtomicU64,
     watch_lag: AtomicI64,
     busy_workers: AtomicI64,
     /// Seconds since the epoch of the last failed store round-trip (0: none since the last
@@ -91,6 +92,16 @@ impl Metrics {
     /// Fenced writes refused so far.
     pub fn refused_writes(&self) -> u64 {
         self.refused_writes.load(Ordering::Relaxed)
+    }
+
+    /// Counts fenced writes this process's manager sent (refused or not).
+    pub fn add_fenced_writes(&self, n: u64) {
+        self.fenced_writes.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Fenced writes sent so far.
+    pub fn fenced_writes(&self) -> u64 {
+        self.fenced_writes.load(Ordering::Relaxed)
     }
 
     /// Whether this process leads.
@@ -181,6 +192,12 @@ impl Metrics {
                 "esi_refused_writes_total",
                 "Fenced writes refused after a lost leadership.",
                 self.refused_writes.load(Ordering::Relaxed) as i64,
+                "counter",
+            ),
+            (
+                "esi_fenced_writes_total",
+                "Fenced writes (one transaction each) this process's manager sent.",
+                self.fenced_writes.load(Ordering::Relaxed) as i64,
                 "counter",
             ),
             (

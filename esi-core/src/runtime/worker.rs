@@ -201,11 +201,26 @@ impl Worker {
                     });
                     return Ok(false);
                 }
-                self.run(job, attempt).await?;
+                // A store error (an etcd member down, a timeout) keeps the job: the claim is
+                // still ours, and running it again is idempotent (Heat creates-or-updates by
+                // stack name). Dropping it would leave the claim alive and the job stuck.
+                if let Err(e) = self.run(job.clone(), attempt).await {
+                    self.stage = Some(Stage::Claimed {
+                        job,
+                        attempt,
+                        not_before,
+                    });
+                    return Err(e);
+                }
                 Ok(true)
             }
             Some(Stage::Ran { job, ops, failure }) => {
-                self.record(&job, &ops, failure.as_deref()).await?;
+                // Recording is idempotent (documents overwritten, `finished` created once,
+                // deletes tolerate missing keys): on a store error it is tried again.
+                if let Err(e) = self.record(&job, &ops, failure.as_deref()).await {
+                    self.stage = Some(Stage::Ran { job, ops, failure });
+                    return Err(e);
+                }
                 Ok(true)
             }
         }
