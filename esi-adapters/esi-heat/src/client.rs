@@ -184,6 +184,27 @@ impl OpenStackHeat {
         self
     }
 
+    /// Drives every resource whose type matches one of `patterns` (an exact type, or a prefix
+    /// ending in `*` such as `OS::Contrail::*`) with the generic plug-in in
+    /// [`DeviceResources::Esi`] mode, as `LocalHeat` does: for a Heat that lacks those resource
+    /// types. Types with their own plug-in (NETCONF, monitoring) keep it.
+    pub fn with_esi_types<I, S>(mut self, patterns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        for p in patterns {
+            self.devices.add_pattern(p.into());
+        }
+        self
+    }
+
+    /// True when esi (not Heat) drives resources of `resource_type` in
+    /// [`DeviceResources::Esi`] mode.
+    pub fn esi_drives(&self, resource_type: &str) -> bool {
+        self.devices.drives(resource_type)
+    }
+
     /// How many times a Keystone token was issued again (expiry or a 401).
     pub fn token_renewals(&self) -> u64 {
         self.renewals.load(Ordering::Relaxed)
@@ -640,11 +661,12 @@ impl OpenStackHeat {
             }
             DeviceResources::Esi => {
                 let rewritten =
-                    Rewritten::new(name, text, &self.devices.types()).map_err(|reason| {
-                        HeatError::Rejected {
-                            stack: name.to_string(),
-                            reason,
-                        }
+                    Rewritten::new(name, text, &request.request_parameters, &|t: &str| {
+                        self.devices.drives(t)
+                    })
+                    .map_err(|reason| HeatError::Rejected {
+                        stack: name.to_string(),
+                        reason,
                     })?;
                 let (id, info) = self
                     .apply_heat(request, &rewritten.template)
@@ -700,6 +722,10 @@ impl Heat for OpenStackHeat {
         Ok(info.map(|i| {
             let mut o = i.outcome();
             crate::esi_mode::strip_device_outputs(&mut o.outputs);
+            if self.config.device_resources == DeviceResources::Esi {
+                self.devices
+                    .resolve_stored_outputs(stack_name, &i.id, &mut o.outputs);
+            }
             o
         }))
     }

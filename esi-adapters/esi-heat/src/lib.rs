@@ -72,4 +72,4 @@ pub use client::OpenStackHeat;
 pub use config::{
     Auth, ConfigError, DeviceResources, Domain, HeatConfig, Named, PollPolicy, RetryPolicy,
 };
-pub use esi_mode::{DEVICE_OUTPUT_PREFIX, STAND_IN_TYPE};
+pub use esi_mode::{stand_in_template, DEFERRED_PREFIX, DEVICE_OUTPUT_PREFIX, STAND_IN_TYPE};

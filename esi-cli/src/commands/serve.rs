@@ -88,6 +88,11 @@ pub struct ServeArgs {
     /// With `--heat openstack`: a fixed orchestration endpoint (else the Keystone catalog's).
     #[arg(long, env = "HEAT_URL")]
     pub heat_url: Option<String>,
+    /// With `--heat openstack --device-resources esi`: further resource types esi drives with
+    /// its generic plug-in (as `--heat local` does) because that Heat lacks them, e.g.
+    /// `OS::Contrail::*` (a trailing `*` matches any rest).
+    #[arg(long, env = "ESI_RESOURCE_TYPES", value_delimiter = ',')]
+    pub esi_resource_types: Option<Vec<String>>,
     /// With `--devices netconf`: the known_hosts file that router host keys are checked against.
     #[arg(long, env = "ESI_KNOWN_HOSTS")]
     pub known_hosts: Option<PathBuf>,
@@ -95,13 +100,14 @@ pub struct ServeArgs {
     #[arg(long, env = "ESI_NETCONF_INSECURE")]
     pub netconf_insecure: bool,
     /// A TOML file with any of: etcd, roles, jobs, heat, devices, device_resources, heat_url,
-    /// known_hosts, log_format, listen, name.
+    /// esi_resource_types, known_hosts, log_format, listen, name.
     #[arg(long, env = "ESI_CONFIG")]
     pub config: Option<PathBuf>,
     /// Log format (default text).
     #[arg(long, env = "ESI_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
-    /// Address serving /metrics and /healthz (e.g. 127.0.0.1:9464); none by default.
+    /// Address serving /metrics and /healthz (e.g. 127.0.0.1:9464), and with `--devices sim`
+    /// the read-only router view `/devices`; none by default.
     #[arg(long, env = "ESI_LISTEN")]
     pub listen: Option<String>,
     /// This process's name (default: host-pid).
@@ -123,6 +129,7 @@ struct FileConfig {
     devices: Option<DevicesKind>,
     device_resources: Option<DeviceResourcesKind>,
     heat_url: Option<String>,
+    esi_resource_types: Option<Vec<String>>,
     known_hosts: Option<PathBuf>,
     netconf_insecure: Option<bool>,
     log_format: Option<LogFormat>,
@@ -155,6 +162,8 @@ pub struct Settings {
     pub device_resources: DeviceResourcesKind,
     /// Fixed Heat endpoint.
     pub heat_url: Option<String>,
+    /// Resource types esi drives generically with OpenStack Heat in esi mode.
+    pub esi_resource_types: Vec<String>,
     /// Router host keys: a known_hosts file, or none with `netconf_insecure`.
     pub known_hosts: Option<PathBuf>,
     /// Accept any router host key.
@@ -235,6 +244,12 @@ impl ServeArgs {
                 .or(file.device_resources)
                 .unwrap_or(DeviceResourcesKind::Esi),
             heat_url: self.heat_url.or(file.heat_url),
+            esi_resource_types: backend::endpoints(
+                &self
+                    .esi_resource_types
+                    .or(file.esi_resource_types)
+                    .unwrap_or_default(),
+            ),
             known_hosts: self.known_hosts.or(file.known_hosts),
             netconf_insecure: self.netconf_insecure || file.netconf_insecure.unwrap_or(false),
             log_format: self
@@ -311,7 +326,7 @@ async fn serve(s: Settings) -> Result<()> {
         backend::etcd(&s.etcd).await?
     };
     let metrics = Arc::new(Metrics::new());
-    let (heat, collector) = backends(&s, &metrics)?;
+    let (heat, collector, fabric) = backends(&s, &metrics)?;
     let mut config = DriverConfig {
         name: s.name.clone(),
         roles: s.roles,
@@ -332,9 +347,13 @@ async fn serve(s: Settings) -> Result<()> {
                 .await
                 .with_context(|| format!("listening on {addr}"))?;
             let mut rx = stop_rx.clone();
-            Some(tokio::spawn(esi_http::serve(
+            let mut app = esi_http::router(metrics);
+            if let Some(fabric) = fabric {
+                app = app.merge(esi_http::devices::devices_router(fabric));
+            }
+            Some(tokio::spawn(esi_http::serve_router(
                 listener,
-                metrics,
+                app,
                 async move {
                     let _ = rx.wait_for(|s| *s).await;
                 },
@@ -352,12 +371,23 @@ async fn serve(s: Settings) -> Result<()> {
     Ok(())
 }
 
+/// The simulated routers of `--devices sim` (shown read-only on `/devices`).
+type Fabric = Option<Arc<SimFabric>>;
+
 /// The Heat and device backends the settings name, metered, with the collector their
-/// monitoring plug-in registers targets with.
-fn backends(s: &Settings, metrics: &Arc<Metrics>) -> Result<(Arc<dyn Heat>, Arc<Collector>)> {
+/// monitoring plug-in registers targets with (and the simulated routers, if simulated).
+fn backends(
+    s: &Settings,
+    metrics: &Arc<Metrics>,
+) -> Result<(Arc<dyn Heat>, Arc<Collector>, Fabric)> {
     let seed = seed_of(&s.name);
+    let mut fabric = None;
     let registry: Arc<dyn DeviceRegistry> = match s.devices {
-        DevicesKind::Sim => Arc::new(SimFabric::auto()),
+        DevicesKind::Sim => {
+            let f = Arc::new(SimFabric::auto());
+            fabric = Some(f.clone());
+            f
+        }
         DevicesKind::Netconf => {
             let policy = match (&s.known_hosts, s.netconf_insecure) {
                 (Some(path), _) => HostKeyPolicy::KnownHosts(path.clone()),
@@ -391,13 +421,23 @@ fn backends(s: &Settings, metrics: &Arc<Metrics>) -> Result<(Arc<dyn Heat>, Arc<
             let heat = esi_heat::OpenStackHeat::new(config.device_resources(mode))
                 .context("--heat openstack")?;
             if plugins {
-                Arc::new(heat.with_device_plugins(registry, collector.clone()))
+                Arc::new(
+                    heat.with_device_plugins(registry, collector.clone())
+                        .with_esi_types(s.esi_resource_types.iter().cloned()),
+                )
             } else {
+                if !s.esi_resource_types.is_empty() {
+                    bail!("--esi-resource-types needs --device-resources esi");
+                }
                 Arc::new(heat)
             }
         }
     };
-    Ok((Arc::new(MeteredHeat::new(heat, metrics.clone())), collector))
+    Ok((
+        Arc::new(MeteredHeat::new(heat, metrics.clone())),
+        collector,
+        fabric,
+    ))
 }
 
 fn seed_of(name: &str) -> u64 {
