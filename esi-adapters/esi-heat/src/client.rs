@@ -348,6 +348,7 @@ impl OpenStackHeat {
     ) -> Result<Resp, CallError> {
         let r = &self.config.retry;
         let (mut transport_failures, mut conflicts) = (0u32, 0u32);
+        let mut first_failure: Option<Instant> = None;
         loop {
             let failure = match self.call(&method, path, body).await {
                 Ok(resp) if resp.status == StatusCode::CONFLICT => {
@@ -376,8 +377,12 @@ impl OpenStackHeat {
                 Err(rejected) => return Err(rejected),
             };
             transport_failures += 1;
-            if transport_failures >= r.transport_attempts {
+            let down_for = first_failure.get_or_insert_with(Instant::now).elapsed();
+            if transport_failures >= r.transport_attempts && down_for >= r.unavailable_patience {
                 return Err(failure);
+            }
+            if transport_failures == r.transport_attempts {
+                tracing::warn!(%method, path, error = ?failure, patience = ?r.unavailable_patience, "heat does not answer: waiting for it");
             }
             tracing::debug!(%method, path, attempt = transport_failures, error = ?failure, "heat call failed: retrying");
             tokio::time::sleep(self.backoff(transport_failures - 1)).await;
