@@ -695,9 +695,11 @@ fn heat_stopped_mid_run_jobs_wait_and_resume() {
         assert!(t0.elapsed() < Duration::from_secs(60), "no stack appeared");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // a crash (SIGKILL): stacks the engine was working on stay *_IN_PROGRESS in its database
     let stop = Command::new("bash")
         .arg(&script)
         .arg("stop-heat")
+        .env("FORCE", "1")
         .output()
         .expect("stop-heat");
     assert!(
@@ -752,6 +754,16 @@ fn heat_stopped_mid_run_jobs_wait_and_resume() {
     eprintln!(
         "every resource final {:?} after Heat came back",
         t0.elapsed()
+    );
+    let text = daemon_log(&log);
+    assert!(
+        text.contains("heat does not answer: waiting for it"),
+        "no job was in flight while Heat was down:\n{text}"
+    );
+    eprintln!(
+        "{} stack creates, {} job retries",
+        text.matches("heat stack create").count(),
+        text.matches("will retry").count()
     );
     for n in &names {
         let s = heat_stack(&heat, n).unwrap_or_else(|| panic!("{n} missing"));
