@@ -120,8 +120,9 @@ impl System {
         self.world.to_str().expect("utf-8 path")
     }
 
-    /// `esi serve` with OpenStack Heat in esi mode, simulated routers and `/devices` on
-    /// `listen`; `env` adds variables (Keystone).
+    /// `esi serve` with OpenStack Heat in esi mode, simulated routers, the Contrail types
+    /// driven by esi (unless `extra` holds the test's own marker `--no-contrail`); `env` adds
+    /// variables (Keystone).
     fn serve(&self, name: &str, extra: &[&str], env: &[(&str, String)], log: &Path) -> Daemon {
         let mut args = vec![
             "serve",
@@ -133,14 +134,15 @@ impl System {
             "openstack",
             "--device-resources",
             "esi",
-            "--esi-resource-types",
-            ESI_TYPES,
             "--devices",
             "sim",
             "--jobs",
             "4",
         ];
-        args.extend_from_slice(extra);
+        if !extra.contains(&"--no-contrail") {
+            args.extend(["--esi-resource-types", ESI_TYPES]);
+        }
+        args.extend(extra.iter().filter(|a| **a != "--no-contrail"));
         let file = std::fs::File::create(log).expect("log file");
         let mut c = self.cmd(&args);
         for (k, v) in env {
@@ -865,6 +867,162 @@ fn a_wrong_keystone_password_is_rejected_on_the_resource_without_a_retry_storm()
         "a rejected job was retried:\n{text}"
     );
     serve.stop();
+}
+
+/// Waits until every resource of the world has no job left; returns `esi get`'s rows.
+fn wait_settled(sys: &System, n: usize, log: &Path) -> Vec<Value> {
+    let t0 = Instant::now();
+    loop {
+        let rows = sys.json(&["get", "--output", "json"]);
+        let rows = rows.as_array().cloned().unwrap_or_default();
+        if rows.len() == n
+            && rows
+                .iter()
+                .all(|x| x["jobs"] == 0 && x["state_version"] == x["version"])
+        {
+            return rows;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(180),
+            "not settled: {rows:?}\n{}",
+            daemon_log(log)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn row<'a>(rows: &'a [Value], ty: &str) -> &'a Value {
+    rows.iter()
+        .find(|r| r["type"] == ty)
+        .unwrap_or_else(|| panic!("no {ty} in {rows:?}"))
+}
+
+#[test]
+#[ignore = "needs etcd and heat: bash .ci/services/10-etcd.sh start; bash .ci/services/30-heat.sh start"]
+fn a_stack_heat_fails_puts_heats_reason_on_the_resource() {
+    let _heat_lock = NOAUTH_HEAT.lock().unwrap_or_else(|p| p.into_inner());
+    let heat = heat_url();
+    let world = world_copy("fa11");
+    // the network stack gets a resource Heat fails
+    let path = world.join("templates/network.yaml");
+    let text = std::fs::read_to_string(&path).expect("network template");
+    let text = text.replacen(
+        "      resources:\n",
+        "      resources:\n        boom:\n          type: OS::Heat::TestResource\n          properties:\n            fail: true\n",
+        1,
+    );
+    std::fs::write(&path, text).expect("write");
+    let sys = System::new("heat-fails", world.clone());
+    let names: Vec<String> = planned_stacks(&plan_json(&world, None))
+        .into_keys()
+        .collect();
+    purge(&heat, &names);
+    let dir = tempdir("fails");
+    let log = dir.join("serve.log");
+    let serve = sys.serve("heat-fails", &["--heat-url", &heat], &[], &log);
+    let out = sys.esi(&["apply", "-f", sys.world()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = wait_settled(&sys, 15, &log);
+    let network = row(&rows, "network");
+    assert_eq!(network["worker_state"], "CREATE_ERROR", "{network}");
+    // the job's retries update the failed stack: the last attempt is an UPDATE_FAILED
+    let state = network["orchestration_state"].as_str().unwrap_or_default();
+    assert!(
+        state == "CREATE_FAILED" || state == "UPDATE_FAILED",
+        "{network}"
+    );
+    let e = network["error"].as_str().unwrap_or_default();
+    assert!(
+        e.contains("resources.boom") && e.contains("Test Resource failed"),
+        "Heat's reason on the resource: {e}"
+    );
+    // Heat holds the failed stack with the same reason
+    let name = names
+        .iter()
+        .find(|n| n.starts_with("network_"))
+        .expect("network stack");
+    let stack = heat_stack(&heat, name).expect("in Heat");
+    assert_eq!(stack["stack_status"], state);
+    let reason = stack["stack_status_reason"].as_str().unwrap_or_default();
+    assert!(e.contains(reason), "{e} vs {reason}");
+    // what does not depend on the network is complete
+    assert_eq!(
+        row(&rows, "vpn_gateway")["worker_state"],
+        "CREATE_COMPLETED"
+    );
+    assert!(row(&rows, "subnet")["error"]
+        .as_str()
+        .is_some_and(|e| e.starts_with("dependency")));
+    serve.stop();
+    purge(&heat, &names);
+}
+
+#[test]
+#[ignore = "needs etcd and heat: bash .ci/services/10-etcd.sh start; bash .ci/services/30-heat.sh start"]
+fn a_template_heat_rejects_is_rejected_on_the_resource_without_a_retry() {
+    let _heat_lock = NOAUTH_HEAT.lock().unwrap_or_else(|p| p.into_inner());
+    let heat = heat_url();
+    let world = world_copy("4000");
+    let sys = System::new("heat-400", world.clone());
+    let names: Vec<String> = planned_stacks(&plan_json(&world, None))
+        .into_keys()
+        .collect();
+    purge(&heat, &names);
+    let dir = tempdir("rejects");
+    let log = dir.join("serve.log");
+    // without the Contrail types driven by esi, this Heat refuses the network template (400)
+    let serve = sys.serve(
+        "heat-400",
+        &["--heat-url", &heat, "--no-contrail"],
+        &[],
+        &log,
+    );
+    let out = sys.esi(&["apply", "-f", sys.world()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = wait_settled(&sys, 15, &log);
+    let network = row(&rows, "network");
+    assert_eq!(network["worker_state"], "CREATE_ERROR", "{network}");
+    let e = network["error"].as_str().unwrap_or_default();
+    assert!(
+        e.contains("rejected") && e.contains("400") && e.contains("OS::Contrail::VirtualNetwork"),
+        "{e}"
+    );
+    let name = names
+        .iter()
+        .find(|n| n.starts_with("network_"))
+        .expect("network stack");
+    assert!(
+        heat_stack(&heat, name).is_none(),
+        "no stack for a rejected template"
+    );
+    // one attempt, no retry
+    let text = daemon_log(&log);
+    let creates = text
+        .lines()
+        .filter(|l| l.contains("heat stack create") && l.contains(name.as_str()))
+        .count();
+    assert_eq!(creates, 1, "{text}");
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.contains("will retry") && l.contains("network")),
+        "{text}"
+    );
+    // the monitoring and NETCONF resources are esi's even so: the routers are configured
+    assert_eq!(
+        row(&rows, "vpn_gateway")["worker_state"],
+        "CREATE_COMPLETED"
+    );
+    serve.stop();
+    purge(&heat, &names);
 }
 
 #[test]
