@@ -49,7 +49,9 @@
 //! * **Errors**: 409 (stack locked), 5xx and transport errors are retried with back-off
 //!   ([`RetryPolicy`]; while Heat or Keystone does not answer at all, for up to
 //!   [`RetryPolicy::unavailable_patience`], 120 s by default, so that jobs wait through a Heat
-//!   restart) and then become [`esi_core::heat::HeatError::Unavailable`]; 400, 401
+//!   restart; a stack still `*_IN_PROGRESS` when Heat answers again gets its operation sent
+//!   again, since a crashed engine leaves it so) and then become
+//!   [`esi_core::heat::HeatError::Unavailable`]; 400, 401
 //!   (after one renewal), 403 and 404 on create are
 //!   [`esi_core::heat::HeatError::Rejected`] with Heat's (or Keystone's, named) message.
 //! * **Concurrency**: at most [`HeatConfig::max_in_flight`] stack operations at once per
