@@ -5,6 +5,7 @@
 #
 # Usage:  bash heat.sh            # install if needed, start (or reuse), wait until the API answers via the engine
 #         bash heat.sh stop       # stop heat + postgres started by this script, wipe state (venv is kept)
+#         bash heat.sh stop-heat  # stop only the Heat process (FORCE=1: SIGKILL), keep postgres + state; `start` restarts it
 # Env:    CI_HEAT_PORT (default 8004)  CI_HEAT_PG_PORT (default 54329)
 #         CI_HEAT_DIR (default /tmp/heat-ci)   CI_HEAT_VENV (default /tmp/heat-venv)
 # Prints: HEAT_URL=http://127.0.0.1:8004/v1/admin     (project id "admin"; no token needed, any X-Auth-Token ignored)
@@ -59,7 +60,18 @@ launch() {
 pgbin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
 ready() { [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$URL/stacks")" == 200 ]]; }
 
-case "${1:-start}" in start|stop) ;; *) echo "usage: $0 [start|stop]" >&2; exit 2;; esac
+case "${1:-start}" in start|stop|stop-heat) ;; *) echo "usage: $0 [start|stop|stop-heat]" >&2; exit 2;; esac
+if [[ "${1:-}" == stop-heat ]]; then
+  # stop only the Heat process (API + engine), keep PostgreSQL and the state: `start` brings
+  # Heat back on the same database (for tests of a Heat outage). FORCE=1: SIGKILL (a crash).
+  [[ -f "$DIR/heat.pid" ]] || { echo "no $DIR/heat.pid: heat was not started here" >&2; exit 1; }
+  pid=$(cat "$DIR/heat.pid")
+  if [[ "${FORCE:-0}" == 1 ]]; then kill -9 "$pid" 2>/dev/null || true; else kill "$pid" 2>/dev/null || true; fi
+  for _ in $(seq 1 40); do alive "$pid" || break; sleep 0.25; done
+  alive "$pid" && kill -9 "$pid" 2>/dev/null || true
+  echo "heat (pid $pid) stopped; database kept" >&2
+  exit 0
+fi
 if [[ "${1:-}" == stop ]]; then
   if [[ -f "$DIR/heat.pid" ]]; then
     pid=$(cat "$DIR/heat.pid"); kill "$pid" 2>/dev/null || true

@@ -290,3 +290,34 @@ async fn apply_refuses_a_broken_world_and_writes_nothing() {
         "nothing written"
     );
 }
+
+/// A stack that takes longer than the claim lease's TTL (a long Heat operation, or a Heat that
+/// is down and waited for): the claim is refreshed while the worker waits, so the job is not
+/// taken back from a live worker and the stack is created once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stack_longer_than_the_claim_lease_is_not_taken_back() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let backends = LocalBackends::new(1, Arc::new(SystemClock), |d| d);
+    let heat: Arc<dyn Heat> = backends.heat.clone();
+    let slow = "edge_router_90dcde27-9ca4-4bc7-92f6-c5c5e978d269";
+    // the claim TTL of `spawn` is 0.9 s: 3 s is more than three leases
+    backends.heat.delay_stack(slow, Duration::from_secs(3));
+    let (d, stop) = spawn(store.clone(), heat, "slow");
+    let set = example_set();
+    let wanted: Vec<ResourceRef> = set.resources().to_vec();
+    client::apply(store.as_ref(), set).await.expect("applies");
+    let rows = client::wait_final(
+        store.as_ref(),
+        &wanted,
+        Some(Duration::from_secs(60)),
+        Duration::from_millis(200),
+    )
+    .await
+    .expect("all final");
+    for r in &rows {
+        assert!(!r.is_error(), "{}/{}: {:?}", r.resource_type, r.id, r.error);
+    }
+    assert_eq!(backends.heat.creations(slow), 1, "created once");
+    let _ = stop.send(());
+    d.await.expect("stops cleanly");
+}

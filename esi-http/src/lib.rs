@@ -2,7 +2,8 @@
 //! [`Metrics`]) and `/healthz` (`200 ok` while the store answers, `503` otherwise); and, in
 //! [`collector`], the CollectorAgent REST API (`POST /targets`, `GET /targets/<id>`,
 //! `DELETE /targets/<id>`, monitoring.md §2) over an [`esi_core::collector::Collector`]
-//! ([`collector::collector_router`]).
+//! ([`collector::collector_router`]); in [`devices`], a read-only view of simulated routers
+//! (`GET /devices`, `GET /devices/<router>/configuration`) for `esi serve --devices sim`.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -14,6 +15,7 @@
 //! ```
 
 pub mod collector;
+pub mod devices;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -99,10 +101,20 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_router(listener, router(metrics), shutdown).await
+}
+
+/// Serves any `app` (e.g. [`router`] merged with [`devices::devices_router`]) on `listener`
+/// until `shutdown` completes.
+pub async fn serve_router(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "serving /metrics and /healthz");
     }
-    axum::serve(listener, router(metrics))
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -144,6 +156,42 @@ mod tests {
         assert!(fetch(addr, "/healthz").await.starts_with("HTTP/1.1 200"));
         metrics.set_store_up(false);
         assert!(fetch(addr, "/healthz").await.starts_with("HTTP/1.1 503"));
+        let _ = tx.send(());
+        server.await.expect("joins").expect("serves");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn simulated_routers_are_shown_masked_and_read_only() {
+        use esi_core::device::{SimFabric, SimRouter};
+        let fabric = Arc::new(SimFabric::new());
+        fabric.add(
+            SimRouter::new("edge-a", "192.0.2.11", 830)
+                .with_configuration(
+                    "protocols {\n bgp {\n group G {\n authentication-key \"s3cret-key\";\n }\n }\n }\n",
+                )
+                .expect("config"),
+        );
+        let app = router(Arc::new(Metrics::new())).merge(devices::devices_router(fabric));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve_router(listener, app, async {
+            let _ = rx.await;
+        }));
+        let all = fetch(addr, "/devices").await;
+        assert!(all.starts_with("HTTP/1.1 200"), "{all}");
+        assert!(all.contains("\"edge-a\""), "{all}");
+        assert!(all.contains("authentication-key"), "{all}");
+        assert!(!all.contains("s3cret-key"), "the key is masked: {all}");
+        let one = fetch(addr, "/devices/edge-a/configuration").await;
+        assert!(one.starts_with("HTTP/1.1 200"), "{one}");
+        assert!(
+            one.contains("group G") && !one.contains("s3cret-key"),
+            "{one}"
+        );
+        assert!(fetch(addr, "/devices/nope/configuration")
+            .await
+            .starts_with("HTTP/1.1 404"));
         let _ = tx.send(());
         server.await.expect("joins").expect("serves");
     }

@@ -29,6 +29,8 @@ struct Resp {
     status: StatusCode,
     body: String,
     location: Option<String>,
+    /// Heat did not answer (transport errors, 5xx) before this answer came.
+    interrupted: bool,
 }
 
 impl Resp {
@@ -39,6 +41,15 @@ impl Resp {
     fn message(&self) -> String {
         message_of(&self.body)
     }
+}
+
+/// How waiting for a stack operation ended.
+#[derive(Debug)]
+enum Waited {
+    /// The operation finished (`None`: the stack is gone).
+    Done(Option<StackInfo>),
+    /// Heat stopped answering meanwhile and came back with the stack still in progress.
+    Interrupted(StackInfo),
 }
 
 /// A stack as Heat shows it.
@@ -184,6 +195,27 @@ impl OpenStackHeat {
         self
     }
 
+    /// Drives every resource whose type matches one of `patterns` (an exact type, or a prefix
+    /// ending in `*` such as `OS::Contrail::*`) with the generic plug-in in
+    /// [`DeviceResources::Esi`] mode, as `LocalHeat` does: for a Heat that lacks those resource
+    /// types. Types with their own plug-in (NETCONF, monitoring) keep it.
+    pub fn with_esi_types<I, S>(mut self, patterns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        for p in patterns {
+            self.devices.add_pattern(p.into());
+        }
+        self
+    }
+
+    /// True when esi (not Heat) drives resources of `resource_type` in
+    /// [`DeviceResources::Esi`] mode.
+    pub fn esi_drives(&self, resource_type: &str) -> bool {
+        self.devices.drives(resource_type)
+    }
+
     /// How many times a Keystone token was issued again (expiry or a 401).
     pub fn token_renewals(&self) -> u64 {
         self.renewals.load(Ordering::Relaxed)
@@ -295,6 +327,7 @@ impl OpenStackHeat {
                 status,
                 body: text,
                 location,
+                interrupted: false,
             });
         }
     }
@@ -327,6 +360,7 @@ impl OpenStackHeat {
     ) -> Result<Resp, CallError> {
         let r = &self.config.retry;
         let (mut transport_failures, mut conflicts) = (0u32, 0u32);
+        let mut first_failure: Option<Instant> = None;
         loop {
             let failure = match self.call(&method, path, body).await {
                 Ok(resp) if resp.status == StatusCode::CONFLICT => {
@@ -350,13 +384,20 @@ impl OpenStackHeat {
                     resp.status,
                     resp.message()
                 )),
-                Ok(resp) => return Ok(resp),
+                Ok(mut resp) => {
+                    resp.interrupted = transport_failures > 0;
+                    return Ok(resp);
+                }
                 Err(CallError::Unavailable(m)) => CallError::Unavailable(m),
                 Err(rejected) => return Err(rejected),
             };
             transport_failures += 1;
-            if transport_failures >= r.transport_attempts {
+            let down_for = first_failure.get_or_insert_with(Instant::now).elapsed();
+            if transport_failures >= r.transport_attempts && down_for >= r.unavailable_patience {
                 return Err(failure);
+            }
+            if transport_failures == r.transport_attempts {
+                tracing::warn!(%method, path, error = ?failure, patience = ?r.unavailable_patience, "heat does not answer: waiting for it");
             }
             tracing::debug!(%method, path, attempt = transport_failures, error = ?failure, "heat call failed: retrying");
             tokio::time::sleep(self.backoff(transport_failures - 1)).await;
@@ -410,10 +451,20 @@ impl OpenStackHeat {
 
     /// `GET /stacks/<name>/<id>` (`None`: 404).
     async fn show(&self, name: &str, id: &str) -> Result<Option<StackInfo>, CallError> {
+        self.show_noting(name, id).await.map(|(s, _)| s)
+    }
+
+    /// [`Self::show`], and whether Heat had stopped answering before it answered.
+    async fn show_noting(
+        &self,
+        name: &str,
+        id: &str,
+    ) -> Result<(Option<StackInfo>, bool), CallError> {
         let resp = self
             .call_retrying(Method::GET, &format!("stacks/{name}/{id}"), None)
             .await?;
-        match resp.status {
+        let interrupted = resp.interrupted;
+        let found = match resp.status {
             StatusCode::NOT_FOUND => Ok(None),
             s if s.is_success() => StackInfo::from_json(&resp.json()).map(Some).ok_or_else(|| {
                 CallError::Unavailable(format!(
@@ -421,7 +472,8 @@ impl OpenStackHeat {
                 ))
             }),
             _ => Err(Self::rejected(&resp, &format!("stack show {name}"))),
-        }
+        };
+        found.map(|s| (s, interrupted))
     }
 
     /// Waits until the stack leaves `*_IN_PROGRESS` for `action` (`None`: any action), polling
@@ -433,7 +485,7 @@ impl OpenStackHeat {
         action: Option<&str>,
         updated_before: Option<&str>,
         timeout: Duration,
-    ) -> Result<Option<StackInfo>, CallError> {
+    ) -> Result<Waited, CallError> {
         let p = &self.config.poll;
         let cap = (timeout / p.max_polls.max(1))
             .max(p.initial)
@@ -445,9 +497,17 @@ impl OpenStackHeat {
         loop {
             tokio::time::sleep(delay).await;
             polls += 1;
-            let Some(info) = self.show(name, id).await? else {
-                return Ok(None);
+            let (found, interrupted) = self.show_noting(name, id).await?;
+            let Some(info) = found else {
+                return Ok(Waited::Done(None));
             };
+            if info.in_progress() && interrupted {
+                // Heat stopped answering while the stack was in progress: its engine may have
+                // died with it, leaving the stack in progress for good. The caller sends the
+                // operation again (a convergence Heat lets it supersede the lost one).
+                tracing::warn!(stack = name, status = %info.status, "heat came back with the stack still in progress: sending the operation again");
+                return Ok(Waited::Interrupted(info));
+            }
             if info.in_progress() {
                 seen_in_progress = true;
             } else {
@@ -462,7 +522,7 @@ impl OpenStackHeat {
                 };
                 if fresh {
                     tracing::debug!(stack = name, status = %info.status, polls, "stack operation finished");
-                    return Ok(Some(info));
+                    return Ok(Waited::Done(Some(info)));
                 }
             }
             if start.elapsed() >= timeout {
@@ -546,7 +606,13 @@ impl OpenStackHeat {
                                 "stack create {name}: no id in Heat's answer"
                             ))
                         })?;
-                    let info = self.wait(name, &id, Some("CREATE"), None, timeout).await?;
+                    let info = match self.wait(name, &id, Some("CREATE"), None, timeout).await? {
+                        Waited::Done(info) => info,
+                        Waited::Interrupted(s) => {
+                            existing = Some(s);
+                            continue;
+                        }
+                    };
                     return info.map(|i| (id.clone(), i)).ok_or_else(|| {
                         CallError::Unavailable(format!("stack {name} vanished while being created"))
                     });
@@ -564,7 +630,7 @@ impl OpenStackHeat {
                     if !resp.status.is_success() {
                         return Err(Self::rejected(&resp, &format!("stack update {name}")));
                     }
-                    let info = self
+                    let info = match self
                         .wait(
                             name,
                             &s.id,
@@ -572,7 +638,14 @@ impl OpenStackHeat {
                             s.updated_time.as_deref(),
                             timeout,
                         )
-                        .await?;
+                        .await?
+                    {
+                        Waited::Done(info) => info,
+                        Waited::Interrupted(again) => {
+                            existing = Some(again);
+                            continue;
+                        }
+                    };
                     return info.map(|i| (s.id.clone(), i)).ok_or_else(|| {
                         CallError::Unavailable(format!("stack {name} vanished while being updated"))
                     });
@@ -580,7 +653,8 @@ impl OpenStackHeat {
             }
         }
         Err(CallError::Unavailable(format!(
-            "stack {name}: created and deleted concurrently, giving up for now"
+            "stack {name}: created and deleted concurrently, or Heat restarted repeatedly \
+             during the operation: giving up for now"
         )))
     }
 
@@ -589,26 +663,34 @@ impl OpenStackHeat {
         let Some(s) = self.lookup(name).await? else {
             return Ok(delete_complete("Stack DELETE completed successfully"));
         };
-        tracing::info!(stack = name, "heat stack delete");
         let path = format!("stacks/{name}/{}", s.id);
-        let resp = self.call_retrying(Method::DELETE, &path, None).await?;
-        if resp.status == StatusCode::NOT_FOUND {
-            return Ok(delete_complete("Stack DELETE completed successfully"));
+        for _ in 0..3 {
+            tracing::info!(stack = name, "heat stack delete");
+            let resp = self.call_retrying(Method::DELETE, &path, None).await?;
+            if resp.status == StatusCode::NOT_FOUND {
+                return Ok(delete_complete("Stack DELETE completed successfully"));
+            }
+            if !resp.status.is_success() {
+                return Err(Self::rejected(&resp, &format!("stack delete {name}")));
+            }
+            return match self
+                .wait(name, &s.id, Some("DELETE"), None, timeout)
+                .await?
+            {
+                Waited::Interrupted(_) => continue,
+                Waited::Done(None) => Ok(delete_complete("Stack DELETE completed successfully")),
+                Waited::Done(Some(i)) if i.status == "DELETE_COMPLETE" => {
+                    Ok(delete_complete(&i.reason))
+                }
+                Waited::Done(Some(i)) => Ok(StackOutcome {
+                    outputs: Vec::new(),
+                    ..i.outcome()
+                }),
+            };
         }
-        if !resp.status.is_success() {
-            return Err(Self::rejected(&resp, &format!("stack delete {name}")));
-        }
-        match self
-            .wait(name, &s.id, Some("DELETE"), None, timeout)
-            .await?
-        {
-            None => Ok(delete_complete("Stack DELETE completed successfully")),
-            Some(i) if i.status == "DELETE_COMPLETE" => Ok(delete_complete(&i.reason)),
-            Some(i) => Ok(StackOutcome {
-                outputs: Vec::new(),
-                ..i.outcome()
-            }),
-        }
+        Err(CallError::Unavailable(format!(
+            "stack {name}: Heat restarted repeatedly during the delete: giving up for now"
+        )))
     }
 
     async fn apply(&self, request: &StackRequest) -> Result<StackOutcome, HeatError> {
@@ -640,11 +722,12 @@ impl OpenStackHeat {
             }
             DeviceResources::Esi => {
                 let rewritten =
-                    Rewritten::new(name, text, &self.devices.types()).map_err(|reason| {
-                        HeatError::Rejected {
-                            stack: name.to_string(),
-                            reason,
-                        }
+                    Rewritten::new(name, text, &request.request_parameters, &|t: &str| {
+                        self.devices.drives(t)
+                    })
+                    .map_err(|reason| HeatError::Rejected {
+                        stack: name.to_string(),
+                        reason,
                     })?;
                 let (id, info) = self
                     .apply_heat(request, &rewritten.template)
@@ -700,6 +783,10 @@ impl Heat for OpenStackHeat {
         Ok(info.map(|i| {
             let mut o = i.outcome();
             crate::esi_mode::strip_device_outputs(&mut o.outputs);
+            if self.config.device_resources == DeviceResources::Esi {
+                self.devices
+                    .resolve_stored_outputs(stack_name, &i.id, &mut o.outputs);
+            }
             o
         }))
     }

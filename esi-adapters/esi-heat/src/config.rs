@@ -130,8 +130,13 @@ impl Default for PollPolicy {
 /// Retries of one HTTP call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
-    /// Attempts on transport errors and 5xx answers (then `Unavailable`).
+    /// Attempts on transport errors and 5xx answers (then `Unavailable`, unless
+    /// [`Self::unavailable_patience`] has not run out yet).
     pub transport_attempts: u32,
+    /// How long one call keeps retrying while Heat does not answer (transport errors, 5xx)
+    /// before it gives up with `Unavailable`: a Heat that is restarted makes the jobs wait
+    /// and resume instead of failing them. Zero: only [`Self::transport_attempts`] count.
+    pub unavailable_patience: Duration,
     /// Attempts on 409 Conflict (stack locked; then `Unavailable`).
     pub conflict_attempts: u32,
     /// First pause.
@@ -144,6 +149,7 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             transport_attempts: 4,
+            unavailable_patience: Duration::from_secs(120),
             conflict_attempts: 25,
             initial: Duration::from_millis(200),
             max_interval: Duration::from_secs(5),

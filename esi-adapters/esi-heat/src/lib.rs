@@ -47,7 +47,11 @@
 //!   `timeout_mins`. `*_FAILED` is an outcome carrying Heat's status reason; outputs come
 //!   back as `{output_key, output_value, description}` in Heat's order.
 //! * **Errors**: 409 (stack locked), 5xx and transport errors are retried with back-off
-//!   ([`RetryPolicy`]) and then become [`esi_core::heat::HeatError::Unavailable`]; 400, 401
+//!   ([`RetryPolicy`]; while Heat or Keystone does not answer at all, for up to
+//!   [`RetryPolicy::unavailable_patience`], 120 s by default, so that jobs wait through a Heat
+//!   restart; a stack still `*_IN_PROGRESS` when Heat answers again gets its operation sent
+//!   again, since a crashed engine leaves it so) and then become
+//!   [`esi_core::heat::HeatError::Unavailable`]; 400, 401
 //!   (after one renewal), 403 and 404 on create are
 //!   [`esi_core::heat::HeatError::Rejected`] with Heat's (or Keystone's, named) message.
 //! * **Concurrency**: at most [`HeatConfig::max_in_flight`] stack operations at once per
@@ -72,4 +76,4 @@ pub use client::OpenStackHeat;
 pub use config::{
     Auth, ConfigError, DeviceResources, Domain, HeatConfig, Named, PollPolicy, RetryPolicy,
 };
-pub use esi_mode::{DEVICE_OUTPUT_PREFIX, STAND_IN_TYPE};
+pub use esi_mode::{stand_in_template, DEFERRED_PREFIX, DEVICE_OUTPUT_PREFIX, STAND_IN_TYPE};

@@ -39,6 +39,8 @@ fn heat_pid() -> i32 {
 async fn heat_killed_mid_create_is_unavailable_then_the_retry_succeeds() {
     let mut cfg = noauth();
     cfg.request_timeout = Duration::from_secs(5);
+    // give up at once while Heat is down (the daemon's default waits for it: serve_heat.rs)
+    cfg.retry.unavailable_patience = Duration::ZERO;
     let heat = OpenStackHeat::new(cfg).unwrap();
     let name = unique("restart");
     let req = request(&name, StackOperation::Create, SLOW, json!({"vlan": 42}));

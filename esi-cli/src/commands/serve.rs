@@ -94,6 +94,11 @@ pub struct ServeArgs {
     /// With `--heat openstack`: a fixed orchestration endpoint (else the Keystone catalog's).
     #[arg(long, env = "HEAT_URL")]
     pub heat_url: Option<String>,
+    /// With `--heat openstack --device-resources esi`: further resource types esi drives with
+    /// its generic plug-in (as `--heat local` does) because that Heat lacks them, e.g.
+    /// `OS::Contrail::*` (a trailing `*` matches any rest).
+    #[arg(long, env = "ESI_RESOURCE_TYPES", value_delimiter = ',')]
+    pub esi_resource_types: Option<Vec<String>>,
     /// With `--devices netconf`: the known_hosts file that router host keys are checked against.
     #[arg(long, env = "ESI_KNOWN_HOSTS")]
     pub known_hosts: Option<PathBuf>,
@@ -122,14 +127,15 @@ pub struct ServeArgs {
     #[arg(long, env = "ESI_NETCONF_KEY", value_name = "FILE")]
     pub netconf_key: Option<PathBuf>,
     /// A TOML file with any of: etcd, roles, jobs, heat, devices, device_resources, heat_url,
-    /// known_hosts, netconf_insecure, device_map, confirmed_commit,
+    /// esi_resource_types, known_hosts, netconf_insecure, device_map, confirmed_commit,
     /// netconf_timeout, netconf_key, log_format, listen, name.
     #[arg(long, env = "ESI_CONFIG")]
     pub config: Option<PathBuf>,
     /// Log format (default text).
     #[arg(long, env = "ESI_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
-    /// Address serving /metrics and /healthz (e.g. 127.0.0.1:9464); none by default.
+    /// Address serving /metrics and /healthz (e.g. 127.0.0.1:9464), and with `--devices sim`
+    /// the read-only router view `/devices`; none by default.
     #[arg(long, env = "ESI_LISTEN")]
     pub listen: Option<String>,
     /// This process's name (default: host-pid).
@@ -157,6 +163,7 @@ struct FileConfig {
     devices: Option<DevicesKind>,
     device_resources: Option<DeviceResourcesKind>,
     heat_url: Option<String>,
+    esi_resource_types: Option<Vec<String>>,
     known_hosts: Option<PathBuf>,
     netconf_insecure: Option<bool>,
     device_map: Option<PathBuf>,
@@ -193,6 +200,8 @@ pub struct Settings {
     pub device_resources: DeviceResourcesKind,
     /// Fixed Heat endpoint.
     pub heat_url: Option<String>,
+    /// Resource types esi drives generically with OpenStack Heat in esi mode.
+    pub esi_resource_types: Vec<String>,
     /// Router host keys: a known_hosts file, or none with `netconf_insecure`.
     pub known_hosts: Option<PathBuf>,
     /// Accept any router host key.
@@ -284,6 +293,12 @@ impl ServeArgs {
                 .or(file.device_resources)
                 .unwrap_or(DeviceResourcesKind::Esi),
             heat_url: self.heat_url.or(file.heat_url),
+            esi_resource_types: backend::endpoints(
+                &self
+                    .esi_resource_types
+                    .or(file.esi_resource_types)
+                    .unwrap_or_default(),
+            ),
             known_hosts: self.known_hosts.or(file.known_hosts),
             netconf_insecure: self.netconf_insecure || file.netconf_insecure.unwrap_or(false),
             device_map: self.device_map.or(file.device_map),
@@ -395,7 +410,7 @@ async fn serve(s: Settings) -> Result<()> {
             },
         )
     });
-    let (heat, collector, shared) = backends(&s, &metrics, shared_store)?;
+    let (heat, collector, shared, fabric) = backends(&s, &metrics, shared_store)?;
     let targets: Arc<dyn TargetService> = match &shared {
         Some(t) => t.clone(),
         None => collector.clone(),
@@ -413,10 +428,13 @@ async fn serve(s: Settings) -> Result<()> {
                 .await
                 .with_context(|| format!("listening on {addr}"))?;
             let mut rx = stop_rx.clone();
-            let router = esi_http::daemon_router(metrics, targets);
+            let mut app = esi_http::daemon_router(metrics, targets);
+            if let Some(fabric) = fabric {
+                app = app.merge(esi_http::devices::devices_router(fabric));
+            }
             Some(tokio::spawn(esi_http::serve_router(
                 listener,
-                router,
+                app,
                 async move {
                     let _ = rx.wait_for(|s| *s).await;
                 },
@@ -434,17 +452,23 @@ async fn serve(s: Settings) -> Result<()> {
     Ok(())
 }
 
-/// The Heat and device backends the settings name, metered; the collector; and, with a
-/// shared store, the target registry shared with the other processes (what the monitoring
-/// plug-in and the REST API register targets with).
+/// The Heat and device backends the settings name, metered; the collector; with a shared
+/// store, the target registry shared with the other processes (what the monitoring plug-in
+/// and the REST API register targets with); and the simulated routers, if simulated (shown
+/// read-only on `/devices`).
 fn backends(
     s: &Settings,
     metrics: &Arc<Metrics>,
     shared: Option<(Arc<dyn Store>, SharedConfig)>,
 ) -> Result<Backends> {
     let seed = seed_of(&s.name);
+    let mut fabric = None;
     let registry: Arc<dyn DeviceRegistry> = match s.devices {
-        DevicesKind::Sim => Arc::new(SimFabric::auto()),
+        DevicesKind::Sim => {
+            let f = Arc::new(SimFabric::auto());
+            fabric = Some(f.clone());
+            f
+        }
         DevicesKind::Netconf => {
             let policy = match (&s.known_hosts, s.netconf_insecure, &s.device_map) {
                 (Some(path), _, _) => HostKeyPolicy::KnownHosts(path.clone()),
@@ -524,8 +548,14 @@ fn backends(
             let heat = esi_heat::OpenStackHeat::new(config.device_resources(mode))
                 .context("--heat openstack")?;
             if plugins {
-                Arc::new(heat.with_device_plugins(registry, targets))
+                Arc::new(
+                    heat.with_device_plugins(registry, targets)
+                        .with_esi_types(s.esi_resource_types.iter().cloned()),
+                )
             } else {
+                if !s.esi_resource_types.is_empty() {
+                    bail!("--esi-resource-types needs --device-resources esi");
+                }
                 Arc::new(heat)
             }
         }
@@ -534,11 +564,17 @@ fn backends(
         Arc::new(MeteredHeat::new(heat, metrics.clone())),
         collector,
         shared,
+        fabric,
     ))
 }
 
 /// What [`backends`] wires.
-type Backends = (Arc<dyn Heat>, Arc<Collector>, Option<Arc<SharedTargets>>);
+type Backends = (
+    Arc<dyn Heat>,
+    Arc<Collector>,
+    Option<Arc<SharedTargets>>,
+    Option<Arc<SimFabric>>,
+);
 
 fn seed_of(name: &str) -> u64 {
     name.bytes().fold(0x9e37_79b9_7f4a_7c15u64, |h, b| {

@@ -512,7 +512,13 @@ async fn worker_task(
         let r = if *stop.borrow() && !w.busy() {
             Ok(false)
         } else {
-            w.step().await
+            // A step may wait on Heat for a long time (a long stack, a Heat that is down):
+            // the claim lease is refreshed meanwhile, or the manager would take the job back.
+            let heartbeat = keep_claim_alive(shared.store.clone(), w.lease(), cfg.claim_refresh);
+            tokio::select! {
+                r = w.step() => r,
+                never = heartbeat => match never {},
+            }
         };
         if let Ok(mut leases) = shared.worker_leases.lock() {
             if let Some(l) = leases.get_mut(slot) {
@@ -551,6 +557,24 @@ async fn worker_task(
             _ = stop.changed() => {}
         }
     }
+}
+
+/// Refreshes claim lease `lease` every `every` until dropped (never completes; a lease that
+/// is gone is left to the worker's own refresh, which abandons the job).
+async fn keep_claim_alive(
+    store: Arc<dyn Store>,
+    lease: Option<LeaseId>,
+    every: Duration,
+) -> std::convert::Infallible {
+    if let Some(l) = lease {
+        loop {
+            tokio::time::sleep(every).await;
+            if store.keep_alive(l).await.is_err() {
+                break;
+            }
+        }
+    }
+    std::future::pending().await
 }
 
 async fn monitor_task(c: Arc<Collector>, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
