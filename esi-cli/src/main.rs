@@ -103,7 +103,7 @@ enum Command {
     },
     /// Run the daemon: the runtime components over etcd (or the embedded in-memory store),
     /// until SIGTERM/SIGINT.
-    Serve(commands::serve::ServeArgs),
+    Serve(Box<commands::serve::ServeArgs>),
     /// Write schemas, heat templates and resources (a file or a directory) to a running system.
     Apply {
         #[command(flatten)]

@@ -81,7 +81,8 @@ pub fn daemon_router(metrics: Arc<Metrics>, targets: Arc<dyn TargetService>) -> 
         .merge(collector::targets_router(targets))
 }
 
-/// Serves `router` on `listener` until `shutdown` completes.
+/// Serves `router` (e.g. [`daemon_router`] merged with [`devices::devices_router`]) on
+/// `listener` until `shutdown` completes.
 pub async fn serve_router(
     listener: TcpListener,
     router: Router,
@@ -102,21 +103,6 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     serve_router(listener, router(metrics), shutdown).await
-}
-
-/// Serves any `app` (e.g. [`router`] merged with [`devices::devices_router`]) on `listener`
-/// until `shutdown` completes.
-pub async fn serve_router(
-    listener: TcpListener,
-    app: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "serving /metrics and /healthz");
-    }
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 #[cfg(test)]
