@@ -8,6 +8,10 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use esi::runtime::embedded::{self, EmbeddedOptions};
 use std::hint::black_box;
 
+/// The allocator the `esi` binary ships with, so the figures are those of the CLI.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const RESOURCES: usize = 1_000;
 
 fn bench_run(c: &mut Criterion) {

@@ -11,6 +11,10 @@ use esi::plan::{plan_world, PlanOptions};
 use esi::runtime::embedded::{self, EmbeddedOptions};
 use std::hint::black_box;
 
+/// The allocator the `esi` binary ships with, so the figures are those of the CLI.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SIZES: [usize; 3] = [1_000, 5_000, 20_000];
 
 fn bench_scale(c: &mut Criterion) {

@@ -268,6 +268,10 @@ impl OutputStore for PlaceholderOutputs<'_> {
 pub struct Scrubber {
     /// Longest first, then in text order: the order of replacement.
     secrets: BTreeSet<(Reverse<usize>, String)>,
+    /// All secrets in one automaton, built on first use after a change: tells in one pass over
+    /// a text whether any secret occurs in it (most texts hold none), instead of one search per
+    /// secret (which made scrubbing a world's output quadratic in the world).
+    finder: std::sync::OnceLock<Option<aho_corasick::AhoCorasick>>,
 }
 
 impl std::fmt::Debug for Scrubber {
@@ -287,18 +291,39 @@ impl Scrubber {
         match v {
             Value::String(s) => {
                 if s.chars().count() >= MIN_SCRUBBED_LEN && s != MASK {
-                    self.secrets.insert((Reverse(s.len()), s.clone()));
+                    self.insert(s.clone());
                 }
             }
             Value::Number(n) => {
                 let s = n.to_string();
                 if s.len() >= MIN_SCRUBBED_LEN {
-                    self.secrets.insert((Reverse(s.len()), s));
+                    self.insert(s);
                 }
             }
             Value::Array(items) => items.iter().for_each(|i| self.add(i)),
             Value::Object(m) => m.values().for_each(|i| self.add(i)),
             Value::Bool(_) | Value::Null => {}
+        }
+    }
+
+    fn insert(&mut self, secret: String) {
+        if self.secrets.insert((Reverse(secret.len()), secret)) {
+            self.finder = std::sync::OnceLock::new();
+        }
+    }
+
+    /// True when some known secret occurs in `text` (one pass over the text).
+    fn occurs_in(&self, text: &str) -> bool {
+        const FEW: usize = 8;
+        if self.secrets.len() <= FEW {
+            return self.secrets.iter().any(|(_, s)| text.contains(s.as_str()));
+        }
+        let finder = self.finder.get_or_init(|| {
+            aho_corasick::AhoCorasick::new(self.secrets.iter().map(|(_, s)| s.as_str())).ok()
+        });
+        match finder {
+            Some(f) => f.is_match(text),
+            None => self.secrets.iter().any(|(_, s)| text.contains(s.as_str())),
         }
     }
 
@@ -344,6 +369,9 @@ impl Scrubber {
 
     /// `text` with every known secret value replaced by [`MASK`].
     pub fn text(&self, text: &str) -> String {
+        if !self.occurs_in(text) {
+            return text.to_string();
+        }
         let mut out = text.to_string();
         for (_, s) in &self.secrets {
             if out.contains(s.as_str()) {
@@ -356,8 +384,15 @@ impl Scrubber {
     /// Scrubs every string (and object key) of a JSON value in place.
     pub fn value(&self, v: &mut Value) {
         match v {
-            Value::String(s) => *s = self.text(s),
+            Value::String(s) => {
+                if self.occurs_in(s) {
+                    *s = self.text(s);
+                }
+            }
             Value::Array(items) => items.iter_mut().for_each(|i| self.value(i)),
+            Value::Object(m) if !m.keys().any(|k| self.occurs_in(k)) => {
+                m.values_mut().for_each(|child| self.value(child));
+            }
             Value::Object(m) => {
                 let old = std::mem::take(m);
                 for (k, mut child) in old {

@@ -65,7 +65,13 @@ pub fn mask_passwords(value: &serde_json::Value) -> serde_json::Value {
 /// True for names that hold secrets (`password`, `admin_password`, `secondary_device_password`,
 /// `auth_token`, `secret_key`, SNMP `community`, `bgp_auth_key` …).
 pub fn is_secret_name(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
+    // Called for every member name of every printed document: compared in place, ignoring
+    // ASCII case, without allocating a lowercased copy.
+    let contains = |needle: &str| {
+        name.as_bytes()
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    };
     [
         "password",
         "passwd",
@@ -77,7 +83,7 @@ pub fn is_secret_name(name: &str) -> bool {
         "psk",
     ]
     .iter()
-    .any(|s| n.contains(s))
+    .any(|s| contains(s))
 }
 
 /// Masks, recursively, every object member whose key is a secret name, and the `value` of every
@@ -411,6 +417,22 @@ mod tests {
 
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn secret_names_ignore_ascii_case() {
+        for n in [
+            "admin_password",
+            "Admin_PassWord",
+            "SNMP_COMMUNITY",
+            "x_psk",
+            "bgp_Auth_Key",
+        ] {
+            assert!(is_secret_name(n), "{n}");
+        }
+        for n in ["hostname", "pass", "", "tok", "communit"] {
+            assert!(!is_secret_name(n), "{n}");
+        }
+    }
 
     #[test]
     fn secret_never_prints() {
