@@ -13,8 +13,8 @@
 mod common;
 
 use common::{
-    base64, count_by, curl_json, exclusive, parse_rfc3339, signal, tempdir, unique, wait_exit,
-    wait_until, Cluster, Daemon, MemberDown,
+    base64, count_by, curl_json, exclusive, free_port, parse_rfc3339, signal, tempdir, unique,
+    wait_exit, wait_until, Cluster, Daemon, MemberDown,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -376,14 +376,6 @@ fn two_daemons_process_a_500_resource_world_through_kills_and_an_etcd_member_res
             assert!(status.success(), "{name}: exit status {status:?}");
         }
     }
-}
-
-/// A free loopback port (bound, then released for the daemon).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 /// A counter of a daemon's `/metrics`.

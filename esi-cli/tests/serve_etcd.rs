@@ -4,9 +4,12 @@
 //! Needs etcd: `bash .ci/services/10-etcd.sh start` prints `ETCD_ENDPOINTS`. Each test works in
 //! its own key namespace (`ESI_ETCD_NAMESPACE`), so they run side by side on one etcd.
 
+mod common;
+
+use common::{repo, signal, wait_exit, Daemon};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const NEEDS: &str =
@@ -18,13 +21,6 @@ fn endpoints() -> String {
         .ok()
         .filter(|s| !s.is_empty())
         .expect(NEEDS)
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
 }
 
 fn namespace(test: &str) -> String {
@@ -83,41 +79,6 @@ impl System {
             .pointer("/status/leader")
             .and_then(Value::as_str)
             .map(str::to_string)
-    }
-}
-
-/// A daemon child that is killed (and reaped) when the test ends, even on a panic.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
-    }
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .expect("kill runs")
-        .success();
-    assert!(ok, "kill {sig} {}", child.id());
-}
-
-fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
-    let t0 = Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
-            return s;
-        }
-        if t0.elapsed() > within {
-            let _ = child.kill();
-            panic!("esi serve did not exit within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

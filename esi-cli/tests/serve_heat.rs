@@ -8,6 +8,9 @@
 //! its Heat (`bash .ci/services/31-keystone-heat.sh start`: `KS_OS_*`). The Heat outage test
 //! stops and restarts the `30-heat.sh` Heat (`CI_HEAT_DIR` as the script uses it).
 
+mod common;
+
+use common::{free_port, repo, tagged};
 use esi_core::store::Store;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,27 +44,6 @@ fn heat_url() -> String {
         .to_string()
 }
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
-
-fn unique(test: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{test}-{}-{nanos}", std::process::id())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 struct System {
     ns: String,
     eps: String,
@@ -71,7 +53,7 @@ struct System {
 impl System {
     fn new(test: &str, world: PathBuf) -> Self {
         System {
-            ns: format!("/esi-test-{}", unique(test)),
+            ns: format!("/esi-test-{}", tagged(test)),
             eps: etcd(),
             world,
         }
@@ -203,7 +185,7 @@ impl Drop for Daemon {
 }
 
 fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("esi-serve-heat-{}", unique(name)));
+    let d = std::env::temp_dir().join(format!("esi-serve-heat-{}", tagged(name)));
     std::fs::create_dir_all(&d).expect("temp dir");
     d
 }

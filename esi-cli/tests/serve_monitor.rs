@@ -7,11 +7,14 @@
 //! (SNMPD_ENDPOINT, SNMPSIM_ENDPOINT, SNMP_V3_USER, SNMP_V3_AUTH, SNMP_V3_PRIV,
 //! SNMPSIM_V3_CONTEXT). snmpsim rows 3 (ge-0/0/0), 7 (ae0.100) and 8 (ae0.200) belong to these tests.
 
+mod common;
+
+use common::{free_port, repo, tagged};
 use esi_core::store::{Store, WatchEvent};
 use esi_etcd::{EtcdConfig, EtcdStore};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -24,27 +27,6 @@ fn env(name: &str) -> String {
         .ok()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| panic!("{name} is not set: {NEEDS}"))
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
-
-fn unique(test: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{test}-{}-{nanos}", std::process::id())
-}
-
-fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 fn dead_udp_port() -> u16 {
@@ -111,7 +93,7 @@ struct Setup {
 
 impl Setup {
     fn new(test: &str, devices: &str) -> Setup {
-        let id = unique(test);
+        let id = tagged(test);
         let dir = std::env::temp_dir().join(format!("esi-{id}"));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let snmpd_port = env("SNMPD_ENDPOINT")
@@ -133,7 +115,7 @@ impl Setup {
     }
 
     fn serve(&self, name: &str, extra: &[&str]) -> Daemon {
-        let port = free_tcp_port();
+        let port = free_port();
         let log = self.dir.join(format!("{name}.log"));
         let file = std::fs::File::create(&log).expect("log file");
         let listen = format!("127.0.0.1:{port}");
@@ -794,7 +776,7 @@ async fn bgp_pool_status_through_netconf_routers() {
     use std::io::BufRead;
 
     // two simulated Junos routers over NETCONF/SSH
-    let first = free_tcp_port();
+    let first = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_esi"))
         .args([
             "netsim",
@@ -846,8 +828,8 @@ async fn bgp_pool_status_through_netconf_routers() {
     .await
     .expect("commit on r1");
 
-    let port = free_tcp_port();
-    let dir = std::env::temp_dir().join(unique("monitor-bgp"));
+    let port = free_port();
+    let dir = std::env::temp_dir().join(tagged("monitor-bgp"));
     std::fs::create_dir_all(&dir).expect("dir");
     let log = dir.join("serve.log");
     let daemon = Daemon {

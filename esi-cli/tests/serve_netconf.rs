@@ -13,6 +13,9 @@
 //! Needs etcd: `bash .ci/services/10-etcd.sh start` prints `ETCD_ENDPOINTS`. Each test works in
 //! its own key namespaces; `esi netsim` is started by the test on free loopback ports.
 
+mod common;
+
+use common::{repo, tagged};
 use esi_core::device::{Credentials, DeviceAddress, DeviceRegistry, JunosConfig};
 use esi_core::secret::Secret;
 use esi_netconf::{
@@ -48,18 +51,8 @@ fn endpoints() -> String {
         .expect(NEEDS)
 }
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
-
 fn unique(test: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("esi-netconf-{test}-{}-{nanos}", std::process::id())
+    tagged(&format!("esi-netconf-{test}"))
 }
 
 fn tempdir(test: &str) -> PathBuf {

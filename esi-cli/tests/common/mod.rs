@@ -1,4 +1,4 @@
-//! Helpers of the tests that run `esi serve` processes on a real etcd cluster.
+//! Helpers of the tests that run `esi serve` processes (on a real etcd, a cluster, Heat, …).
 #![allow(dead_code)]
 
 use serde_json::Value;
@@ -25,6 +25,23 @@ pub fn unique() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     format!("t{:x}{:x}", std::process::id(), nanos % 0xff_ffff)
+}
+
+/// `test`, this process's id and the time in nanoseconds: unique per run (key namespaces,
+/// stack names, temp dirs).
+pub fn tagged(test: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{test}-{}-{nanos}", std::process::id())
+}
+
+/// A free loopback port (bound, then released for a daemon to listen on).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 /// A fresh directory under the system temp dir.
