@@ -6,9 +6,9 @@
 use crate::catalog::{Catalog, HeatTemplate, MONITORING_WORKER};
 use crate::mapping::{EvalError, Evaluator, ResourceView, Subject};
 use crate::model::{job_id, Job, JobAction, JobParam, OnFailure, Resource, ResourceRef};
+use rustc_hash::FxHashMap as HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use thiserror::Error;
 
 /// How a `/config` change is classified (`shared/spec/jobs.md` §1).
@@ -321,7 +321,7 @@ pub fn expand(
         ..r.clone()
     });
     let evaluator = Evaluator::new(catalog, view);
-    let mut evaluations: HashMap<&str, usize> = HashMap::new();
+    let mut evaluations: HashMap<&str, usize> = HashMap::default();
     let mut jobs: Vec<Job> = Vec::with_capacity(plan.len());
     let n = plan.len();
     for (i, p) in plan.iter().enumerate() {
@@ -622,7 +622,7 @@ fn dependencies(
     chain: &[Job],
     in_flight: &InFlight,
 ) -> (Vec<String>, Vec<String>) {
-    let mut occurrences: HashMap<usize, usize> = HashMap::new();
+    let mut occurrences: HashMap<usize, usize> = HashMap::default();
     for k in chain {
         for p in &k.params {
             for r in &p.resources {

@@ -130,7 +130,335 @@ impl serde::Serialize for Document<'_> {
 
 impl serde::Serialize for Resources<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.1.iter().map(|o| self.0.resource_json(o)))
+        s.collect_seq(self.1.iter().map(|o| Streamed(self.0, o)))
+    }
+}
+
+/// A borrowed view of one resource's JSON document, in the shape `resource_json` builds, without
+/// copying the bodies and param values: masking is applied while it is serialised.
+enum Node<'a> {
+    /// A value of the outcome, borrowed.
+    Val(&'a Value),
+    /// A small value made for the document.
+    Own(Value),
+    /// A string of the outcome, borrowed.
+    Str(&'a str),
+    /// An object with fixed member names, in document order.
+    Obj(Vec<(&'static str, Node<'a>)>),
+    /// An array.
+    Arr(Vec<Node<'a>>),
+}
+
+impl Node<'_> {
+    fn is_null(&self) -> bool {
+        matches!(self, Node::Val(Value::Null) | Node::Own(Value::Null))
+    }
+
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Node::Str(s) => Some(s),
+            Node::Val(v) => v.as_str(),
+            Node::Own(v) => v.as_str(),
+            _ => None,
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        match self {
+            Node::Val(v) => (*v).clone(),
+            Node::Own(v) => v.clone(),
+            Node::Str(s) => Value::String((*s).to_string()),
+            Node::Obj(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|(k, n)| ((*k).to_string(), n.to_value()))
+                    .collect(),
+            ),
+            Node::Arr(items) => Value::Array(items.iter().map(Node::to_value).collect()),
+        }
+    }
+}
+
+fn to_value_or_null<T: serde::Serialize>(t: &T) -> Value {
+    serde_json::to_value(t).unwrap_or(Value::Null)
+}
+
+/// The document of one resource as a [`Node`] tree: the same members, in the same order, as
+/// `resource_json` (`Job::to_record` included).
+fn resource_node(o: &ResourceOutcome) -> Node<'_> {
+    let jobs = match &o.result {
+        Ok(jobs) => jobs.iter().map(job_node).collect(),
+        Err(_) => Vec::new(),
+    };
+    Node::Obj(vec![
+        ("resource_type", Node::Str(&o.resource.resource_type)),
+        ("resource_id", Node::Str(&o.resource.resource_id)),
+        ("version", Node::Own(to_value_or_null(&o.version))),
+        ("action", Node::Str(o.action.as_str())),
+        ("decisions", Node::Own(to_value_or_null(&o.decisions))),
+        ("jobs", Node::Arr(jobs)),
+        (
+            "error",
+            Node::Own(match &o.result {
+                Err(e) => Value::String(e.to_string()),
+                Ok(_) => Value::Null,
+            }),
+        ),
+    ])
+}
+
+fn job_node(j: &Job) -> Node<'_> {
+    let params = j
+        .params
+        .iter()
+        .map(|p| {
+            Node::Obj(vec![
+                ("param", Node::Str(&p.param)),
+                ("type", Node::Own(to_value_or_null(&p.kind))),
+                ("value", Node::Val(&p.value)),
+                (
+                    "resources",
+                    Node::Arr(
+                        p.resources
+                            .iter()
+                            .map(|r| {
+                                Node::Obj(vec![
+                                    ("resource_type", Node::Str(&r.resource_type)),
+                                    ("resource_id", Node::Str(&r.resource_id)),
+                                ])
+                            })
+                            .collect(),
+                    ),
+                ),
+            ])
+        })
+        .collect();
+    let record = Node::Obj(vec![
+        ("action", Node::Own(to_value_or_null(&j.action))),
+        ("handler", Node::Str(&j.handler)),
+        ("resource_type", Node::Str(&j.resource_type)),
+        ("resource_id", Node::Str(&j.resource_id)),
+        ("version", Node::Own(to_value_or_null(&j.version))),
+        ("job_name", Node::Str(&j.job_name)),
+        ("id", Node::Str(&j.id)),
+        ("on_failure", Node::Own(to_value_or_null(&j.on_failure))),
+        ("is_first", Node::Own(Value::Bool(j.is_first))),
+        ("is_last", Node::Own(Value::Bool(j.is_last))),
+        (
+            "dependency",
+            Node::Arr(j.dependency.iter().map(|d| Node::Str(d)).collect()),
+        ),
+        ("params", Node::Arr(params)),
+        ("resource_input", Node::Val(&j.resource_input)),
+    ]);
+    Node::Obj(vec![
+        ("key", Node::Own(Value::String(esi_core::keys::job(&j.id)))),
+        (
+            "value",
+            Node::Arr(vec![
+                Node::Str(&j.handler),
+                record,
+                Node::Own(Value::from(0)),
+            ]),
+        ),
+    ])
+}
+
+/// Whether a member is masked by `redact_params`: a secret name, or the `value` of a param
+/// whose name is secret or hidden; `null` stays.
+fn masks(key: &str, param_is_secret: bool, child_null: bool) -> bool {
+    (is_secret_name(key) || (param_is_secret && key == "value")) && !child_null
+}
+
+fn secret_param(name: Option<&str>, hidden: &BTreeSet<String>) -> bool {
+    name.is_some_and(|p| is_secret_name(p) || hidden.contains(p))
+}
+
+/// One pass, reading only, doing what `redact_params` does to `local`: the values it masks are
+/// added. Also tells whether every member name that the scrubbers would see stays as it is
+/// (no known secret in it): if one does not, the caller takes the value-tree path.
+struct Collect<'a> {
+    hidden: &'a BTreeSet<String>,
+    global: &'a Scrubber,
+    local: Scrubber,
+    keys: Vec<&'a str>,
+}
+
+impl<'a> Collect<'a> {
+    fn node(&mut self, n: &'a Node<'a>) {
+        match n {
+            Node::Val(v) => self.value(v),
+            Node::Own(v) => self.value(v),
+            Node::Str(_) => {}
+            Node::Arr(items) => items.iter().for_each(|i| self.node(i)),
+            Node::Obj(fields) => {
+                let pis = secret_param(
+                    fields
+                        .iter()
+                        .find(|(k, _)| *k == "param")
+                        .and_then(|(_, n)| n.as_str()),
+                    self.hidden,
+                );
+                for (k, child) in fields {
+                    self.keys.push(k);
+                    if masks(k, pis, child.is_null()) {
+                        match child {
+                            Node::Val(v) => self.local.add(v),
+                            Node::Own(v) => self.local.add(v),
+                            other => self.local.add(&other.to_value()),
+                        }
+                    } else {
+                        self.node(child);
+                    }
+                }
+            }
+        }
+    }
+
+    fn value(&mut self, v: &'a Value) {
+        match v {
+            Value::Object(o) => {
+                let pis = secret_param(o.get("param").and_then(Value::as_str), self.hidden);
+                for (k, child) in o {
+                    self.keys.push(k);
+                    if masks(k, pis, child.is_null()) {
+                        self.local.add(child);
+                    } else {
+                        self.value(child);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|c| self.value(c)),
+            _ => {}
+        }
+    }
+
+    /// True when no member name holds a secret known to either scrubber.
+    fn keys_clean(&self) -> bool {
+        self.keys
+            .iter()
+            .all(|k| self.global.text(k) == *k && self.local.text(k) == *k)
+    }
+}
+
+/// The masking context of one resource while it is serialised.
+struct Ctx<'s> {
+    hidden: &'s BTreeSet<String>,
+    global: &'s Scrubber,
+    local: &'s Scrubber,
+    mask: String,
+}
+
+impl Ctx<'_> {
+    fn text(&self, s: &str) -> String {
+        self.local.text(&self.global.text(s))
+    }
+}
+
+struct MaskedNode<'a, 's>(&'a Node<'a>, &'a Ctx<'s>);
+struct MaskedValue<'a, 's>(&'a Value, &'a Ctx<'s>);
+
+impl serde::Serialize for MaskedNode<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        let ctx = self.1;
+        match self.0 {
+            Node::Val(v) => MaskedValue(v, ctx).serialize(s),
+            Node::Own(v) => MaskedValue(v, ctx).serialize(s),
+            Node::Str(t) => s.serialize_str(&ctx.text(t)),
+            Node::Arr(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for i in items {
+                    seq.serialize_element(&MaskedNode(i, ctx))?;
+                }
+                seq.end()
+            }
+            Node::Obj(fields) => {
+                let pis = secret_param(
+                    fields
+                        .iter()
+                        .find(|(k, _)| *k == "param")
+                        .and_then(|(_, n)| n.as_str()),
+                    ctx.hidden,
+                );
+                let mut m = s.serialize_map(Some(fields.len()))?;
+                for (k, child) in fields {
+                    if masks(k, pis, child.is_null()) {
+                        m.serialize_entry(k, &ctx.mask)?;
+                    } else {
+                        m.serialize_entry(k, &MaskedNode(child, ctx))?;
+                    }
+                }
+                m.end()
+            }
+        }
+    }
+}
+
+impl serde::Serialize for MaskedValue<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        let ctx = self.1;
+        match self.0 {
+            Value::Object(o) => {
+                let pis = secret_param(o.get("param").and_then(Value::as_str), ctx.hidden);
+                let mut m = s.serialize_map(Some(o.len()))?;
+                for (k, child) in o {
+                    if masks(k, pis, child.is_null()) {
+                        m.serialize_entry(k, &ctx.mask)?;
+                    } else {
+                        m.serialize_entry(k, &MaskedValue(child, ctx))?;
+                    }
+                }
+                m.end()
+            }
+            Value::Array(a) => {
+                let mut seq = s.serialize_seq(Some(a.len()))?;
+                for i in a {
+                    seq.serialize_element(&MaskedValue(i, ctx))?;
+                }
+                seq.end()
+            }
+            Value::String(t) => s.serialize_str(&ctx.text(t)),
+            Value::Number(_) => {
+                let mut v = self.0.clone();
+                ctx.global.value(&mut v);
+                ctx.local.value(&mut v);
+                v.serialize(s)
+            }
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Null => s.serialize_unit(),
+        }
+    }
+}
+
+/// One resource of the streamed document: masked while serialised when no member name holds a
+/// known secret (always, in practice), else through the value tree (`resource_json`).
+struct Streamed<'a>(&'a Masking, &'a ResourceOutcome);
+
+impl serde::Serialize for Streamed<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (masking, o) = (self.0, self.1);
+        let hidden = hidden_of(&masking.secret, o);
+        let node = resource_node(o);
+        let mut c = Collect {
+            hidden: &hidden,
+            global: &masking.scrubber,
+            local: Scrubber::new(),
+            keys: Vec::new(),
+        };
+        c.node(&node);
+        if !c.keys_clean() {
+            return masking.resource_json(o).serialize(s);
+        }
+        let local = c.local;
+        let ctx = Ctx {
+            hidden: &hidden,
+            global: &masking.scrubber,
+            local: &local,
+            mask: local.text(&masking.scrubber.text(MASK)),
+        };
+        MaskedNode(&node, &ctx).serialize(s)
     }
 }
 
@@ -319,5 +647,34 @@ mod tests {
         let streamed = serde_json::to_string_pretty(&Document(&masking, &outcomes)).expect("json");
         let tree = serde_json::to_string_pretty(&to_json(&world, &outcomes)).expect("json");
         assert_eq!(streamed, tree);
+    }
+
+    #[test]
+    fn the_streamed_example_equals_the_value_tree() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/vpn-gateway");
+        let world = load_world(&dir).expect("example world");
+        let outcomes = expand_world(&world, &mut SeededSuffixes::new(7));
+        let masking = Masking::new(&world, &outcomes);
+        assert!(!masking.scrubber.is_empty(), "the example has secrets");
+        let streamed = serde_json::to_string_pretty(&Document(&masking, &outcomes)).expect("json");
+        let tree = serde_json::to_string_pretty(&to_json(&world, &outcomes)).expect("json");
+        assert_eq!(streamed, tree);
+    }
+
+    #[test]
+    fn a_member_name_holding_a_secret_takes_the_value_tree() {
+        let body = json!({"admin_password": "longsecret1", "x": {"longsecret1": 1}});
+        let node = Node::Val(&body);
+        let hidden = BTreeSet::new();
+        let global = Scrubber::new();
+        let mut c = Collect {
+            hidden: &hidden,
+            global: &global,
+            local: Scrubber::new(),
+            keys: Vec::new(),
+        };
+        c.node(&node);
+        assert_eq!(c.local.len(), 1);
+        assert!(!c.keys_clean());
     }
 }
