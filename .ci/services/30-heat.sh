@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # 30-heat.sh (from ../shared/recipes/heat.sh) — standalone OpenStack Heat (PyPI openstack-heat 27.0.1) on 127.0.0.1:8004 with NO Keystone:
 # paste flavor "noauth", fake Keystone backend, in-process oslo.messaging fake:// transport (API + engine in
-# ONE process, see heat-all-ci.py below), PostgreSQL (Debian postgresql-15, private cluster on 127.0.0.1:54329).
+# ONE process, see heat/heat-all-ci.py), PostgreSQL (Debian postgresql-15, private cluster on 127.0.0.1:54329).
 #
 # Usage:  bash heat.sh            # install if needed, start (or reuse), wait until the API answers via the engine
 #         bash heat.sh stop       # stop heat + postgres started by this script, wipe state (venv is kept)
@@ -42,6 +42,7 @@ set -euo pipefail
 PORT="${CI_HEAT_PORT:-8004}"
 PGPORT="${CI_HEAT_PG_PORT:-54329}"
 DIR="${CI_HEAT_DIR:-/tmp/heat-ci}"
+HEAT_ALL="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/heat/heat-all-ci.py"   # Heat API + engine in one process (shared with 31-keystone-heat.sh)
 VENV="${CI_HEAT_VENV:-/tmp/esi-ci-openstack-venv}"   # shared with 31-keystone-heat.sh
 URL="http://127.0.0.1:$PORT/v1/admin"
 
@@ -144,68 +145,12 @@ driver = noop
 enforce_scope = false
 enforce_new_defaults = false
 CONF
-cat >"$DIR/heat-all-ci.py" <<'PY'
-"""Heat API + engine in ONE process: oslo.messaging's fake:// transport only works in-process."""
-import os, signal, socketserver, sys, threading
-import wsgiref.simple_server as wss
-from oslo_service import backend
-backend.init_backend(backend.BackendType.THREADING)
-import oslo_i18n as i18n
-from oslo_config import cfg
-from oslo_log import log as logging
-from heat.common import config, messaging, profiler
-from heat.rpc import api as rpc_api
-from heat import version
-
-CONF = cfg.CONF
-
-def main():
-    i18n.enable_lazy()
-    logging.register_options(CONF)
-    CONF(sys.argv[1:], project='heat', prog='heat-api', version=version.version_info.version_string())
-    logging.setup(CONF, 'heat-all')
-    config.set_config_defaults()
-    messaging.setup()
-    from heat.engine import template  # noqa: F401  registers template plugins and auth_encryption_key
-    from heat.engine import service as engine
-    config.startup_sanity_check()
-    profiler.setup('heat-all', CONF.host)
-    srv = engine.EngineService(CONF.host, rpc_api.ENGINE_TOPIC)
-    # NOT oslo_service.service.launch(): its threading backend forks a worker process even for workers=1.
-    srv.start()
-    app = config.load_paste_app('heat-api')
-
-    class Server(socketserver.ThreadingMixIn, wss.WSGIServer):
-        daemon_threads = True
-
-    class Quiet(wss.WSGIRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    host, port = os.environ.get('HEAT_CI_BIND', '127.0.0.1:8004').rsplit(':', 1)
-    httpd = wss.make_server(host, int(port), app, server_class=Server, handler_class=Quiet)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    print("heat-all-ci: API on http://%s:%s/v1/admin" % (host, port), flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *a: stop.set())
-    signal.signal(signal.SIGINT, lambda *a: stop.set())
-    while not stop.wait(1):
-        pass
-    httpd.shutdown()
-    try:
-        srv.stop()
-    finally:
-        os._exit(0)
-
-if __name__ == '__main__':
-    main()
-PY
 "$VENV/bin/heat-manage" --config-file "$DIR/heat.conf" db_sync >"$DIR/db_sync.log" 2>&1
 
 # 5. start and wait until a request has gone API -> engine -> DB and back
 : >"$DIR/heat.out"
 launch "$DIR/heat.pid" "$DIR/heat.out" env HEAT_CI_BIND="127.0.0.1:$PORT" PYTHONWARNINGS=ignore \
-  "$VENV/bin/python" "$DIR/heat-all-ci.py" --config-file "$DIR/heat.conf"
+  "$VENV/bin/python" "$HEAT_ALL" --config-file "$DIR/heat.conf"
 for _ in $(seq 1 120); do
   if ready; then echo "heat up at $URL (log $DIR/heat.log)" >&2; echo "HEAT_URL=$URL"; exit 0; fi
   alive "$(cat "$DIR/heat.pid")" || { echo "heat died:" >&2; tail -30 "$DIR/heat.out" "$DIR/heat.log" >&2; exit 1; }

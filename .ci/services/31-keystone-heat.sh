@@ -69,6 +69,7 @@
 set -euo pipefail
 
 DIR="${CI_KS_DIR:-/tmp/esi-ci-ks/state}"
+HEAT_ALL="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/heat/heat-all-ci.py"   # Heat API + engine in one process (shared with 30-heat.sh)
 VENV="${CI_KS_VENV:-/tmp/esi-ci-openstack-venv}"   # shared with 30-heat.sh (same package set)
 KPORT="${CI_KS_PORT:-5001}"
 HPORT="${CI_KS_HEAT_PORT:-8014}"
@@ -345,66 +346,10 @@ driver = noop
 enforce_scope = false
 enforce_new_defaults = false
 CONF
-cat >"$DIR/heat-all-ci.py" <<'PY'
-"""Heat API + engine in ONE process: oslo.messaging's fake:// transport only works in-process."""
-import os, signal, socketserver, sys, threading
-import wsgiref.simple_server as wss
-from oslo_service import backend
-backend.init_backend(backend.BackendType.THREADING)
-import oslo_i18n as i18n
-from oslo_config import cfg
-from oslo_log import log as logging
-from heat.common import config, messaging, profiler
-from heat.rpc import api as rpc_api
-from heat import version
-
-CONF = cfg.CONF
-
-def main():
-    i18n.enable_lazy()
-    logging.register_options(CONF)
-    CONF(sys.argv[1:], project='heat', prog='heat-api', version=version.version_info.version_string())
-    logging.setup(CONF, 'heat-all')
-    config.set_config_defaults()
-    messaging.setup()
-    from heat.engine import template  # noqa: F401  registers template plugins and auth_encryption_key
-    from heat.engine import service as engine
-    config.startup_sanity_check()
-    profiler.setup('heat-all', CONF.host)
-    srv = engine.EngineService(CONF.host, rpc_api.ENGINE_TOPIC)
-    # NOT oslo_service.service.launch(): its threading backend forks a worker process even for workers=1.
-    srv.start()
-    app = config.load_paste_app('heat-api')
-
-    class Server(socketserver.ThreadingMixIn, wss.WSGIServer):
-        daemon_threads = True
-
-    class Quiet(wss.WSGIRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    host, port = os.environ['HEAT_CI_BIND'].rsplit(':', 1)
-    httpd = wss.make_server(host, int(port), app, server_class=Server, handler_class=Quiet)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    print("heat-all-ci: API on http://%s:%s/v1/<project_id>" % (host, port), flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *a: stop.set())
-    signal.signal(signal.SIGINT, lambda *a: stop.set())
-    while not stop.wait(1):
-        pass
-    httpd.shutdown()
-    try:
-        srv.stop()
-    finally:
-        os._exit(0)
-
-if __name__ == '__main__':
-    main()
-PY
 PYTHONWARNINGS=ignore "$VENV/bin/heat-manage" --config-file "$DIR/heat.conf" db_sync >"$DIR/db_sync.log" 2>&1
 : >"$DIR/heat.out"
 launch "$DIR/heat.pid" "$DIR/heat.out" env HEAT_CI_BIND="127.0.0.1:$HPORT" PYTHONWARNINGS=ignore \
-  "$VENV/bin/python" "$DIR/heat-all-ci.py" --config-file "$DIR/heat.conf"
+  "$VENV/bin/python" "$HEAT_ALL" --config-file "$DIR/heat.conf"
 for _ in $(seq 1 120); do
   if [[ "$(code "$HEAT_BASE/x/stacks")" == 401 ]] && heat_ready; then print_env; exit 0; fi
   alive "$(cat "$DIR/heat.pid")" || { echo "heat died:" >&2; tail -30 "$DIR/heat.out" "$DIR/heat.log" >&2; exit 1; }
