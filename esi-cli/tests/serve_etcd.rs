@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{repo, signal, wait_exit, Daemon};
+use common::{assert_all_final, repo, signal, wait_exit, Daemon};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -79,23 +79,6 @@ impl System {
             .pointer("/status/leader")
             .and_then(Value::as_str)
             .map(str::to_string)
-    }
-}
-
-fn assert_all_final(rows: &Value, n: usize) {
-    let rows = rows.as_array().expect("rows");
-    assert_eq!(rows.len(), n, "{rows:?}");
-    for r in rows {
-        let ws = r["worker_state"].as_str().unwrap_or("");
-        assert!(
-            ws == "CREATE_COMPLETED" || ws == "READ_COMPLETE",
-            "{}/{}: {r}",
-            r["type"],
-            r["id"]
-        );
-        assert_eq!(r["state_version"], r["version"], "{r}");
-        assert_eq!(r["jobs"], 0, "{r}");
-        assert!(r["error"].is_null(), "{r}");
     }
 }
 

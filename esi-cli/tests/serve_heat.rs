@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{free_port, repo, tagged};
+use common::{assert_all_final, free_port, repo, tagged};
 use esi_core::store::Store;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -513,23 +513,6 @@ fn predicted_lines(plan: &Value, last: usize) -> BTreeMap<String, BTreeSet<Strin
     }
     out.retain(|_, v| !v.is_empty());
     out
-}
-
-fn assert_all_final(rows: &Value, n: usize) {
-    let rows = rows.as_array().expect("rows");
-    assert_eq!(rows.len(), n, "{rows:?}");
-    for r in rows {
-        let ws = r["worker_state"].as_str().unwrap_or("");
-        assert!(
-            ws == "CREATE_COMPLETED" || ws == "READ_COMPLETE",
-            "{}/{}: {r}",
-            r["type"],
-            r["id"]
-        );
-        assert_eq!(r["state_version"], r["version"], "{r}");
-        assert_eq!(r["jobs"], 0, "{r}");
-        assert!(r["error"].is_null(), "{r}");
-    }
 }
 
 fn daemon_log(path: &Path) -> String {

@@ -358,3 +358,21 @@ pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+/// Asserts `rows` (`esi get --output json`) hold `n` resources, every one final and error-free.
+pub fn assert_all_final(rows: &Value, n: usize) {
+    let rows = rows.as_array().expect("rows");
+    assert_eq!(rows.len(), n, "{rows:?}");
+    for r in rows {
+        let ws = r["worker_state"].as_str().unwrap_or("");
+        assert!(
+            ws == "CREATE_COMPLETED" || ws == "READ_COMPLETE",
+            "{}/{}: {r}",
+            r["type"],
+            r["id"]
+        );
+        assert_eq!(r["state_version"], r["version"], "{r}");
+        assert_eq!(r["jobs"], 0, "{r}");
+        assert!(r["error"].is_null(), "{r}");
+    }
+}
