@@ -504,6 +504,18 @@ fn a_leader_paused_past_its_lease_has_every_write_refused_after_it_resumes() {
             .position(|n| *n == leader)
             .expect("one of ours leads");
         let other = names[1 - i];
+        if round > 1 {
+            // Fresh work for this round (the first world may be done): new resources to expand.
+            let more = dir.join(format!("world-{round}.json"));
+            let doc = world(150, &format!("r{round}"));
+            std::fs::write(&more, serde_json::to_vec(&doc).expect("json")).expect("world file");
+            let out = c.esi(&["apply", "-f", more.to_str().expect("utf-8")]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         // Pause it while it works (resources are still being processed).
         std::thread::sleep(Duration::from_millis(300));
         let refused_before = metric(ports[i], "esi_refused_writes_total");
